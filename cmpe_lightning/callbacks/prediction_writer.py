@@ -1,0 +1,63 @@
+"""Writes the posterior samples of ``cmpe predict`` to one file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import BasePredictionWriter
+
+
+class PosteriorSampleWriter(BasePredictionWriter):
+    """Collects the samples of every prediction batch and writes them, with their observations, to ``path``.
+
+    ``.pt`` files hold a dict of tensors, ``.npz`` files the same arrays: ``observations`` ``(n, *x_shape)``
+    and ``samples`` ``(n, num_samples, theta_dim)``, in the order of the observation file (also under DDP).
+
+    Args:
+        path: output file (``.pt`` or ``.npz``).
+        num_samples: posterior samples drawn per observation.
+        overwrite: replace an existing ``path``; otherwise an existing file stops the run before any work.
+    """
+
+    def __init__(self, path: str = "posterior_samples.pt", num_samples: int = 1000, overwrite: bool = False):
+        super().__init__(write_interval="epoch")
+        if Path(path).suffix not in (".pt", ".npz"):
+            raise ValueError(f"Prediction output {path!r} must end in .pt or .npz.")
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be a positive integer, got {num_samples}.")
+        self.path, self.num_samples, self.overwrite = Path(path), num_samples, overwrite
+
+    def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.path.exists() and not self.overwrite:
+            raise FileExistsError(
+                f"Prediction output {str(self.path)!r} exists; choose another --predictions.path or pass"
+                " --predictions.overwrite true."
+            )
+        pl_module.num_predict_samples = self.num_samples
+
+    def write_on_epoch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, predictions: Any, batch_indices: Any
+    ) -> None:
+        local = {key: torch.cat([p[key].cpu() for p in predictions]) for key in ("index", "observations", "samples")}
+        parts = [local]
+        if trainer.world_size > 1:
+            parts = [None] * trainer.world_size
+            torch.distributed.all_gather_object(parts, local)
+        if not trainer.is_global_zero:
+            return
+        merged = {key: torch.cat([p[key] for p in parts]) for key in local}
+        # DistributedSampler pads with repeated observations: keep the first copy of each index, in order
+        order = torch.argsort(merged["index"], stable=True)
+        index = merged["index"][order]
+        keep = order[torch.cat([torch.tensor([True]), index[1:] != index[:-1]])]
+        result = {"observations": merged["observations"][keep], "samples": merged["samples"][keep]}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.suffix == ".npz":
+            np.savez(self.path, **{k: v.numpy() for k, v in result.items()})
+        else:
+            torch.save(result, self.path)
+        print(f"Wrote {tuple(result['samples'].shape)} posterior samples to {self.path}")

@@ -1,0 +1,71 @@
+"""The ``cmpe`` command: a LightningCLI with fit, validate, test and predict."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import lightning.pytorch as pl
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+
+from . import callbacks, data, estimators, networks, simulators  # noqa: F401  (make every class_path importable)
+from .callbacks import PosteriorSampleWriter
+from .estimators import PosteriorEstimator
+
+
+class SaveFitConfig(SaveConfigCallback):
+    """Saves the resolved config next to the logs of ``fit`` only, so test and predict never touch a file."""
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage == "fit":
+            super().setup(trainer, pl_module, stage)
+
+
+class CMPECLI(LightningCLI):
+    """LightningCLI that links the DataModule's shapes into the estimator and adds inference options.
+
+    Extra arguments:
+        ``--sampler``: keyword arguments of the estimator's ``sample`` used by test and predict, for
+            example ``--sampler '{num_steps: 30}'``.
+        ``--predictions.path``, ``--predictions.num_samples``, ``--predictions.overwrite``: see
+            :class:`~cmpe_lightning.callbacks.PosteriorSampleWriter`.
+    """
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.link_arguments("data.theta_dim", "model.init_args.theta_dim", apply_on="instantiate")
+        parser.link_arguments("data.x_shape", "model.init_args.x_shape", apply_on="instantiate")
+        parser.add_argument(
+            "--sampler", type=dict[str, Any], default={},
+            help="Keyword arguments of the estimator's sample() for test and predict, e.g. '{num_steps: 30}'.",
+        )
+        parser.add_lightning_class_args(PosteriorSampleWriter, "predictions")
+
+    def after_instantiate_classes(self) -> None:
+        options = dict(self._get(self.config, "sampler") or {})
+        accepted = inspect.signature(self.model.standardized_sample).parameters
+        unknown = sorted(set(options) - set(accepted) - {"generator"})
+        if unknown:
+            known = sorted(k for k in accepted if k not in ("context", "generator"))
+            raise ValueError(f"Unknown sampler option(s) {unknown} for {type(self.model).__name__}; expected some of {known}.")
+        self.model.sampler_options = options
+
+
+def run_cli(args: list[str] | None = None) -> CMPECLI:
+    """Runs the CLI on ``args`` (default: the command line) and returns it, for inspection in tests."""
+    return CMPECLI(
+        PosteriorEstimator,
+        pl.LightningDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        save_config_callback=SaveFitConfig,
+        args=args,
+    )
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of ``cmpe`` and ``python -m cmpe_lightning``."""
+    run_cli(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""The DataModule of tasks with a simulator that runs inside the training process."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from ..simulators import Simulator
+from .observations import load_observations
+from .online import EpochCountingLoader, OnlineSimulationDataset
+from .seeding import REFERENCE, STANDARDIZATION, TEST, TRAIN, VALIDATION, derived_generator
+from .tensors import TensorBatchDataset, keep_batch
+
+
+class SimulationDataModule(pl.LightningDataModule):
+    """Training, validation, test and prediction data of a :class:`~cmpe_lightning.simulators.Simulator`.
+
+    Training data comes in one of two modes:
+
+    - ``fixed``: ``num_simulations`` pairs drawn once from ``seed`` (the same on every rank) and reshuffled
+      every epoch; the paper's budgets are 512 to 8192, sbibm's 10 000.
+    - ``online``: an endless stream of fresh pairs (:class:`OnlineSimulationDataset`), distinct across ranks,
+      workers and epochs; an epoch is ``steps_per_epoch`` batches.
+
+    Validation and test sets are simulated from ``seed`` alone, never from the rank. The test set holds
+    ``num_test_observations`` observations, each with ``num_reference_samples`` draws of the simulator's
+    reference posterior. Prediction reads the observations in the file ``observations``.
+
+    Args:
+        simulator: the task.
+        mode: ``fixed`` (a simulation budget) or ``online`` (fresh simulations every step).
+        num_simulations: training budget of the ``fixed`` mode.
+        batch_size: training and validation batch size (per process).
+        steps_per_epoch: batches per epoch in ``online`` mode.
+        num_validation: validation pairs.
+        num_test_observations: test observations, each compared with its reference posterior.
+        num_reference_samples: reference posterior draws per test observation (and approximate draws to
+            compare them with).
+        observations: a ``.pt``, ``.npy`` or ``.csv`` file of observations ``(n, *x_shape)`` for ``predict``.
+        predict_batch_size: observations per prediction batch.
+        num_workers: DataLoader worker processes for training.
+        seed: the seed of every data stream.
+    """
+
+    def __init__(
+        self,
+        simulator: Simulator,
+        mode: Literal["fixed", "online"] = "fixed",
+        num_simulations: int = 10_000,
+        batch_size: int = 64,
+        steps_per_epoch: int = 1000,
+        num_validation: int = 1024,
+        num_test_observations: int = 10,
+        num_reference_samples: int = 10_000,
+        observations: str | None = None,
+        predict_batch_size: int = 16,
+        num_workers: int = 0,
+        seed: int = 0,
+    ):
+        super().__init__()
+        if mode not in ("fixed", "online"):
+            raise ValueError(f"mode must be 'fixed' or 'online', got {mode!r}.")
+        for name, value in [("num_simulations", num_simulations), ("batch_size", batch_size),
+                            ("steps_per_epoch", steps_per_epoch), ("num_validation", num_validation),
+                            ("num_test_observations", num_test_observations),
+                            ("num_reference_samples", num_reference_samples), ("predict_batch_size", predict_batch_size)]:
+            if value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value}.")
+        self.simulator, self.mode, self.seed = simulator, mode, seed
+        self.num_simulations, self.batch_size, self.steps_per_epoch = num_simulations, batch_size, steps_per_epoch
+        self.num_validation, self.num_test_observations = num_validation, num_test_observations
+        self.num_reference_samples, self.observations = num_reference_samples, observations
+        self.predict_batch_size, self.num_workers = predict_batch_size, num_workers
+        self.theta_dim = simulator.theta_dim
+        self.x_shape = tuple(simulator.x_shape)
+        self.online_dataset = OnlineSimulationDataset(simulator, batch_size, seed) if mode == "online" else None
+        self._datasets: dict[str, TensorBatchDataset] = {}
+
+    # ---------------------------------------------------------------------------------------------- sets
+    def _simulate(self, purpose: int, num: int) -> tuple[Tensor, Tensor]:
+        return self.simulator.sample_joint(num, derived_generator(self.seed, purpose))
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit" and self.mode == "fixed" and "train" not in self._datasets:
+            self._datasets["train"] = TensorBatchDataset(*self._simulate(TRAIN, self.num_simulations))
+        if stage in ("fit", "validate") and "val" not in self._datasets:
+            self._datasets["val"] = TensorBatchDataset(*self._simulate(VALIDATION, self.num_validation))
+        if stage == "test" and "test" not in self._datasets:
+            theta, x = self._simulate(TEST, self.num_test_observations)
+            reference = self.simulator.sample_reference_posterior(
+                x, self.num_reference_samples, derived_generator(self.seed, REFERENCE)
+            )
+            self._datasets["test"] = TensorBatchDataset(theta, x, reference)
+        if stage == "predict":
+            if self.observations is None:
+                raise ValueError("predict needs observations: pass --data.init_args.observations PATH (.pt, .npy or .csv).")
+            x = load_observations(self.observations, self.x_shape)
+            self._datasets["predict"] = TensorBatchDataset(torch.arange(len(x)), x)
+
+    def standardization_data(self, num: int = 10_000) -> tuple[Tensor, Tensor]:
+        """Training pairs to fit standardization on: the whole budget, or ``num`` fresh online simulations."""
+        if self.mode == "fixed":
+            self.setup("fit")
+            return self._datasets["train"].tensors
+        return self._simulate(STANDARDIZATION, num)
+
+    # ------------------------------------------------------------------------------------------- loaders
+    def _loader(self, split: str, batch_size: int, shuffle: bool = False) -> DataLoader:
+        return DataLoader(self._datasets[split], batch_size=batch_size, shuffle=shuffle, collate_fn=keep_batch)
+
+    def train_dataloader(self) -> DataLoader:
+        if self.online_dataset is not None:
+            return EpochCountingLoader(self.online_dataset, num_workers=self.num_workers)
+        return DataLoader(
+            self._datasets["train"], batch_size=self.batch_size, shuffle=True, drop_last=True,
+            collate_fn=keep_batch, num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", self.batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", 1)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("predict", self.predict_batch_size)
+
+    # ------------------------------------------------------------------------------------------- resume
+    def state_dict(self) -> dict[str, Any]:
+        return {"online_epoch": self.online_dataset.epoch} if self.online_dataset is not None else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if self.online_dataset is not None and "online_epoch" in state_dict:
+            self.online_dataset.epoch = state_dict["online_epoch"]
+
+

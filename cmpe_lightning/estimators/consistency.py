@@ -1,0 +1,157 @@
+"""Consistency model posterior estimation (CMPE)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from ..networks import ResidualMLP
+from .base import PosteriorEstimator
+from .consistency_schedule import discretization_steps, karras_grid, sample_time_pairs
+from .standardization import StandardizationMode
+
+
+class ConsistencyPosteriorEstimator(PosteriorEstimator):
+    r"""Consistency model posterior estimation (CMPE), trained by consistency training.
+
+    The consistency function maps any point of the variance-exploding path
+    :math:`\theta_t = \theta + t z` back to its start :math:`\theta`:
+
+    .. math:: f(\theta_t, t; c) = c_{skip}(t)\, \theta_t + c_{out}(t)\, F(\theta_t, c, t),
+    .. math:: c_{skip}(t) = \frac{\sigma^2}{(t - \epsilon)^2 + \sigma^2}, \quad
+              c_{out}(t) = \frac{\sigma (t - \epsilon)}{\sqrt{\sigma^2 + t^2}},
+
+    so that :math:`f(\theta, \epsilon) = \theta` exactly. Training pairs adjacent noise levels of a Karras
+    grid whose size follows a doubling curriculum and minimizes the :math:`1/(t_2 - t_1)`-weighted
+    pseudo-Huber distance between the student :math:`f(\theta + t_2 z, t_2)` and the stop-gradient teacher
+    :math:`f(\theta + t_1 z, t_1)` (the same network; no EMA teacher, as in improved consistency training).
+    The summary network runs once per step and is shared by teacher and student. Preconditioning, loss
+    and sampler run in float32, only the backbone may run in bf16/fp16.
+
+    References:
+        | Consistency Models for Scalable and Fast Simulation-Based Inference (Schmitt et al., 2024)
+        | https://arxiv.org/abs/2312.05440
+        | Improved Techniques for Training Consistency Models (Song & Dhariwal, 2023)
+        | https://arxiv.org/abs/2310.14189
+
+    Args:
+        theta_dim: number of parameters.
+        x_shape: shape of one observation.
+        backbone: builds the network ``F`` from ``(in_features, out_features)``; its input is
+            ``[theta_t, context, time feature]``.
+        summary_network: see :class:`PosteriorEstimator`.
+        epsilon: smallest noise level (the boundary of the consistency function).
+        t_max: largest noise level ``T`` (paper: GMM 1, two moons 10, IK 10, tumor 50, images 200).
+        sigma_data: standard deviation of the (standardized) parameters; 1 after standardization.
+        rho: exponent of the Karras grid.
+        s0: initial number of grid intervals of the curriculum.
+        s1: final number of grid intervals of the curriculum.
+        p_mean: mean of the log-normal density of noise levels used to pick pairs.
+        p_std: standard deviation of that density.
+        pseudo_huber: ``vector`` applies the pseudo-Huber distance to the whole difference vector (improved
+            consistency training), ``elementwise`` per parameter and averages (the paper's code).
+        preconditioning: ``paper`` feeds raw ``theta_t`` and ``t`` to ``F``; ``edm`` feeds
+            ``theta_t / sqrt(sigma^2 + t^2)`` and ``log(t) / 4`` (Karras et al., 2022).
+        num_steps: default number of sampling steps ``K`` (overridable per call of :meth:`sample`).
+        learning_rate: see :class:`PosteriorEstimator`.
+        weight_decay: see :class:`PosteriorEstimator`.
+        warmup_steps: see :class:`PosteriorEstimator`.
+        x_standardization: see :class:`PosteriorEstimator`.
+    """
+
+    def __init__(
+        self,
+        theta_dim: int,
+        x_shape: Sequence[int],
+        backbone: Callable[[int, int], nn.Module] = ResidualMLP,
+        summary_network: nn.Module | None = None,
+        epsilon: float = 1e-3,
+        t_max: float = 200.0,
+        sigma_data: float = 1.0,
+        rho: float = 7.0,
+        s0: int = 10,
+        s1: int = 50,
+        p_mean: float = -1.1,
+        p_std: float = 2.0,
+        pseudo_huber: Literal["vector", "elementwise"] = "vector",
+        preconditioning: Literal["paper", "edm"] = "paper",
+        num_steps: int = 10,
+        learning_rate: float = 5e-4,
+        weight_decay: float = 0.0,
+        warmup_steps: int = 0,
+        x_standardization: StandardizationMode = "elementwise",
+    ):
+        super().__init__(theta_dim, x_shape, summary_network, learning_rate, weight_decay, warmup_steps, x_standardization)
+        if not 0 < epsilon < t_max:
+            raise ValueError(f"Expected 0 < epsilon < t_max, got epsilon={epsilon}, t_max={t_max}.")
+        if not 1 <= s0 <= s1:
+            raise ValueError(f"Expected 1 <= s0 <= s1, got s0={s0}, s1={s1}.")
+        if pseudo_huber not in ("vector", "elementwise"):
+            raise ValueError(f"pseudo_huber must be 'vector' or 'elementwise', got {pseudo_huber!r}.")
+        if preconditioning not in ("paper", "edm"):
+            raise ValueError(f"preconditioning must be 'paper' or 'edm', got {preconditioning!r}.")
+        self.epsilon, self.t_max, self.sigma_data, self.rho = epsilon, t_max, sigma_data, rho
+        self.s0, self.s1, self.p_mean, self.p_std = s0, s1, p_mean, p_std
+        self.pseudo_huber, self.preconditioning, self.num_steps = pseudo_huber, preconditioning, num_steps
+        self.huber_c = 0.00054 * math.sqrt(theta_dim)
+        self.network = backbone(theta_dim + self.summary_dim + 1, theta_dim)
+
+    # ------------------------------------------------------------------------------------------- the model
+    def consistency_function(self, theta_t: Tensor, t: Tensor, context: Tensor) -> Tensor:
+        """``f(theta_t, t; c)`` in float32 around a network that may run in low precision; ``t`` is ``(batch,)``."""
+        theta_t, t = theta_t.float(), t.float()[:, None]
+        sigma = self.sigma_data
+        c_skip = sigma**2 / ((t - self.epsilon) ** 2 + sigma**2)
+        c_out = sigma * (t - self.epsilon) / torch.sqrt(sigma**2 + t**2)
+        if self.preconditioning == "edm":
+            net_input = torch.cat([theta_t / torch.sqrt(sigma**2 + t**2), context, t.log() / 4], dim=-1)
+        else:
+            net_input = torch.cat([theta_t, context, t], dim=-1)
+        return c_skip * theta_t + c_out * self.network(net_input).float()
+
+    def current_grid(self) -> Tensor:
+        """The noise grid of the curriculum at the trainer's current optimizer step."""
+        num_points = discretization_steps(self.trainer.global_step, self.total_training_steps, self.s0, self.s1)
+        return karras_grid(num_points, self.epsilon, self.t_max, self.rho)
+
+    @property
+    def total_training_steps(self) -> int:
+        """``K`` of the curriculum: the trainer's estimate of all optimizer steps of this fit."""
+        total = self.trainer.estimated_stepping_batches
+        if not math.isfinite(total):
+            raise ValueError("The consistency curriculum needs a finite number of steps: set trainer.max_steps.")
+        return int(total)
+
+    def standardized_loss(self, theta: Tensor, context: Tensor) -> Tensor:
+        t1, t2 = sample_time_pairs(len(theta), self.current_grid(), self.p_mean, self.p_std)
+        t1, t2 = t1.to(self.device, torch.float32), t2.to(self.device, torch.float32)
+        z = torch.randn_like(theta)
+        with torch.no_grad():
+            target = self.consistency_function(theta + t1[:, None] * z, t1, context)
+        pred = self.consistency_function(theta + t2[:, None] * z, t2, context)
+        diff = pred - target
+        if self.pseudo_huber == "vector":
+            distance = torch.sqrt(diff.square().sum(-1) + self.huber_c**2) - self.huber_c
+        else:
+            distance = (torch.sqrt(diff.square() + self.huber_c**2) - self.huber_c).mean(-1)
+        return distance / (t2 - t1)
+
+    def standardized_sample(
+        self, context: Tensor, generator: torch.Generator | None = None, num_steps: int | None = None
+    ) -> Tensor:
+        """Multi-step consistency sampling with ``num_steps`` network evaluations (default: ``self.num_steps``)."""
+        num_steps = self.num_steps if num_steps is None else num_steps
+        if num_steps < 1:
+            raise ValueError(f"num_steps must be a positive integer, got {num_steps}.")
+        shape = (len(context), self.theta_dim)
+        levels = karras_grid(num_steps + 1, self.epsilon, self.t_max, self.rho).flip(0).tolist()
+        theta = levels[0] * self.randn(shape, generator)
+        for i, level in enumerate(levels[:-1]):
+            if i > 0:  # re-noise the previous estimate to this level; the first step starts from pure noise
+                theta = theta + math.sqrt(level**2 - self.epsilon**2) * self.randn(shape, generator)
+            theta = self.consistency_function(theta, torch.full((len(context),), level, device=self.device), context)
+        return theta

@@ -1,0 +1,69 @@
+"""Standardization of parameters and observations, fitted on training data and stored in checkpoints."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+StandardizationMode = Literal["elementwise", "last_dim", "scalar", "none"]
+
+
+class Standardizer(nn.Module):
+    """Affine map ``(v - mean) / std`` with statistics held in buffers (so they travel with checkpoints).
+
+    Args:
+        event_shape: the shape of one value (``(theta_dim,)`` or ``x_shape``).
+        mode: which statistics are shared. ``elementwise``: one mean/std per entry; ``last_dim``: one per
+            entry of the last axis, shared across the others (sets of iid observations); ``scalar``: one for
+            all entries (images); ``none``: the identity.
+
+    Example:
+        >>> s = Standardizer((3,))
+        >>> s.fit(torch.randn(1000, 3) * 5 + 2)
+        >>> s(torch.full((1, 3), 2.0)).abs().max() < 0.5
+        tensor(True)
+    """
+
+    def __init__(self, event_shape: tuple[int, ...], mode: StandardizationMode = "elementwise"):
+        super().__init__()
+        if mode not in ("elementwise", "last_dim", "scalar", "none"):
+            raise ValueError(f"Unknown standardization mode {mode!r}; expected elementwise, last_dim, scalar or none.")
+        self.mode = mode
+        self.event_shape = tuple(event_shape)
+        if mode == "elementwise":
+            stat_shape = self.event_shape
+        elif mode == "last_dim":
+            stat_shape = (1,) * (len(self.event_shape) - 1) + self.event_shape[-1:]
+        else:
+            stat_shape = (1,) * len(self.event_shape)
+        self.register_buffer("mean", torch.zeros(stat_shape))
+        self.register_buffer("std", torch.ones(stat_shape))
+        # how many values the statistics were fitted on; 0 until fit (a float so that averaging keeps it)
+        self.register_buffer("num_fitted", torch.zeros(()))
+
+    @property
+    def fitted(self) -> bool:
+        return self.mode == "none" or bool(self.num_fitted > 0)
+
+    @torch.no_grad()
+    def fit(self, values: Tensor) -> None:
+        """Computes the statistics from a batch ``(num, *event_shape)`` of training values."""
+        if self.mode == "none":
+            return
+        if tuple(values.shape[1:]) != self.event_shape:
+            raise ValueError(f"Standardizer expects values of shape (num, {self.event_shape}), got {tuple(values.shape)}.")
+        values = values.to(self.mean.device, torch.float64)
+        reduce = [0] + [i + 1 for i in range(len(self.event_shape)) if self.mean.shape[i] == 1]
+        self.mean.copy_(values.mean(dim=reduce))
+        # a constant entry keeps std 1 instead of dividing by zero
+        std = values.std(dim=reduce)
+        self.std.copy_(torch.where(std > 0, std, torch.ones_like(std)))
+        self.num_fitted.fill_(len(values))
+
+    def forward(self, values: Tensor) -> Tensor:
+        return (values - self.mean) / self.std
+
+    def inverse(self, values: Tensor) -> Tensor:
+        return values * self.std + self.mean

@@ -1,0 +1,92 @@
+"""The simulator contract shared by every task.
+
+A simulator is a prior plus a vectorized forward model, both written in torch so that they run on the
+device of the :class:`torch.Generator` they are given. Tasks with an exact or near-exact posterior also
+implement :meth:`Simulator.sample_reference_posterior`, which the test stage compares against.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+
+class Simulator(ABC):
+    """Prior ``p(theta)`` and forward model ``p(x | theta)`` of one inference task.
+
+    Every random draw takes an explicit ``generator``; results live on ``generator.device``.
+    """
+
+    theta_dim: int
+    x_shape: tuple[int, ...]
+
+    @abstractmethod
+    def sample_prior(self, num: int, generator: torch.Generator) -> Tensor:
+        """Draws ``num`` parameters, shape ``(num, theta_dim)``."""
+
+    @abstractmethod
+    def simulate(self, theta: Tensor, generator: torch.Generator) -> Tensor:
+        """Simulates one observation per parameter, shape ``(num, *x_shape)``."""
+
+    def sample_reference_posterior(self, x: Tensor, num_samples: int, generator: torch.Generator) -> Tensor:
+        """Draws ``(batch, num_samples, theta_dim)`` samples of the true posterior at observations ``x``."""
+        raise NotImplementedError(f"{type(self).__name__} has no reference posterior sampler.")
+
+    def sample_joint(self, num: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """Draws ``num`` pairs ``(theta, x)`` from the joint distribution."""
+        theta = self.sample_prior(num, generator)
+        return theta, self.simulate(theta, generator)
+
+    def check_theta(self, theta: Tensor) -> None:
+        if theta.ndim != 2 or theta.shape[1] != self.theta_dim:
+            raise ValueError(
+                f"{type(self).__name__} expects theta of shape (num, {self.theta_dim}), got {tuple(theta.shape)}."
+            )
+
+    def check_x(self, x: Tensor) -> None:
+        if tuple(x.shape[1:]) != tuple(self.x_shape) or x.ndim != len(self.x_shape) + 1:
+            raise ValueError(
+                f"{type(self).__name__} expects observations of shape (batch, {', '.join(map(str, self.x_shape))}),"
+                f" got {tuple(x.shape)}."
+            )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(theta_dim={self.theta_dim}, x_shape={self.x_shape})"
+
+
+def sample_by_rejection(
+    propose: Callable[[int], tuple[Tensor, Tensor]],
+    batch: int,
+    num_samples: int,
+    proposals_per_round: int,
+    max_rounds: int = 10_000,
+) -> Tensor:
+    """Collects ``num_samples`` accepted proposals for each of ``batch`` observations.
+
+    Args:
+        propose: maps a number of proposals ``m`` to ``(samples (batch, m, d), accepted (batch, m))``.
+        batch: number of observations.
+        num_samples: accepted samples wanted per observation.
+        proposals_per_round: ``m`` of each call of ``propose``.
+        max_rounds: give up (with an error) after this many rounds, e.g. for an observation outside the
+            simulator's support, whose acceptance probability is zero.
+    """
+    collected: list[list[Tensor]] = [[] for _ in range(batch)]
+    counts = [0] * batch
+    for _ in range(max_rounds):
+        samples, accepted = propose(proposals_per_round)
+        for i in range(batch):
+            if counts[i] < num_samples:
+                kept = samples[i][accepted[i]]
+                collected[i].append(kept)
+                counts[i] += len(kept)
+        if min(counts) >= num_samples:
+            return torch.stack([torch.cat(c)[:num_samples] for c in collected])
+    worst = min(range(batch), key=counts.__getitem__)
+    raise RuntimeError(
+        f"Rejection sampling accepted only {counts[worst]} of {num_samples} samples for observation {worst} after"
+        f" {max_rounds} rounds of {proposals_per_round} proposals: is the observation inside the simulator's support?"
+    )
