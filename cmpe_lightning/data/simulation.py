@@ -24,7 +24,9 @@ class SimulationDataModule(pl.LightningDataModule):
     - ``fixed``: ``num_simulations`` pairs drawn once from ``seed`` (the same on every rank) and reshuffled
       every epoch; the paper's budgets are 512 to 8192, sbibm's 10 000.
     - ``online``: an endless stream of fresh pairs (:class:`OnlineSimulationDataset`), distinct across ranks,
-      workers and epochs; an epoch is ``steps_per_epoch`` batches.
+      workers and epochs. The stream never ends: bound it with ``trainer.max_steps`` and validate with an
+      int ``trainer.val_check_interval`` and ``trainer.check_val_every_n_epoch: null`` (or cut it into
+      epochs with an int ``trainer.limit_train_batches``).
 
     Validation and test sets are simulated from ``seed`` alone, never from the rank. The test set holds
     ``num_test_observations`` observations, each with ``num_reference_samples`` draws of the simulator's
@@ -35,7 +37,6 @@ class SimulationDataModule(pl.LightningDataModule):
         mode: ``fixed`` (a simulation budget) or ``online`` (fresh simulations every step).
         num_simulations: training budget of the ``fixed`` mode.
         batch_size: training and validation batch size (per process).
-        steps_per_epoch: batches per epoch in ``online`` mode.
         num_validation: validation pairs.
         num_test_observations: test observations, each compared with its reference posterior.
         num_reference_samples: reference posterior draws per test observation (and approximate draws to
@@ -52,7 +53,6 @@ class SimulationDataModule(pl.LightningDataModule):
         mode: Literal["fixed", "online"] = "fixed",
         num_simulations: int = 10_000,
         batch_size: int = 64,
-        steps_per_epoch: int = 1000,
         num_validation: int = 1024,
         num_test_observations: int = 10,
         num_reference_samples: int = 10_000,
@@ -65,13 +65,13 @@ class SimulationDataModule(pl.LightningDataModule):
         if mode not in ("fixed", "online"):
             raise ValueError(f"mode must be 'fixed' or 'online', got {mode!r}.")
         for name, value in [("num_simulations", num_simulations), ("batch_size", batch_size),
-                            ("steps_per_epoch", steps_per_epoch), ("num_validation", num_validation),
+                            ("num_validation", num_validation),
                             ("num_test_observations", num_test_observations),
                             ("num_reference_samples", num_reference_samples), ("predict_batch_size", predict_batch_size)]:
             if value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value}.")
         self.simulator, self.mode, self.seed = simulator, mode, seed
-        self.num_simulations, self.batch_size, self.steps_per_epoch = num_simulations, batch_size, steps_per_epoch
+        self.num_simulations, self.batch_size = num_simulations, batch_size
         self.num_validation, self.num_test_observations = num_validation, num_test_observations
         self.num_reference_samples, self.observations = num_reference_samples, observations
         self.predict_batch_size, self.num_workers = predict_batch_size, num_workers

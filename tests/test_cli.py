@@ -1,0 +1,97 @@
+"""Every config runs fit, test and predict for a few steps through the CLI, on small data."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cmpe_lightning.cli import main, run_cli
+
+CONFIGS = sorted(str(p) for p in (Path(__file__).parents[1] / "configs").glob("*/*.yaml"))
+SMALL = [
+    "--trainer.max_steps", "3", "--trainer.limit_val_batches", "1", "--trainer.enable_progress_bar", "false",
+    "--trainer.enable_model_summary", "false",
+]
+SMALL_DATA = [
+    "--data.init_args.num_validation", "64", "--data.init_args.num_test_observations", "1",
+    "--data.init_args.num_reference_samples", "200",
+]
+
+
+def small_fit_args(config: str) -> list[str]:
+    args = ["fit", "--config", config, *SMALL, *SMALL_DATA]
+    if "online" in config:
+        return [*args, "--trainer.val_check_interval", "2"]
+    return [*args, "--data.init_args.num_simulations", "128", "--trainer.check_val_every_n_epoch", "1"]
+
+
+def checkpoint_of(tmp_path: Path) -> Path:
+    (checkpoint,) = tmp_path.glob("runs/*/version_0/checkpoints/last.ckpt")
+    return checkpoint
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "/".join(Path(c).parts[-2:]))
+def test_config_fit_test_predict(config, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    fit = run_cli(small_fit_args(config))
+    assert fit.trainer.global_step == 3
+    assert torch.isfinite(fit.trainer.callback_metrics["val/loss"])
+    checkpoint = checkpoint_of(tmp_path)
+
+    tested = run_cli(["test", "--config", config, "--ckpt_path", str(checkpoint), *SMALL, *SMALL_DATA])
+    c2st = float(tested.trainer.callback_metrics["test/c2st"])
+    assert 0.5 <= c2st <= 1.0 and tested.trainer.callback_metrics["test/ms_per_1000_draws"] > 0
+
+    x = fit.datamodule.simulator.sample_joint(3, torch.Generator().manual_seed(0))[1]
+    np.save(tmp_path / "obs.npy", x.numpy())
+    main(["predict", "--config", config, "--ckpt_path", str(checkpoint), *SMALL,
+          "--data.init_args.observations", "obs.npy", "--predictions.path", "samples.npz",
+          "--predictions.num_samples", "20", "--sampler", "{num_steps: 2}"])
+    result = np.load(tmp_path / "samples.npz")
+    assert result["samples"].shape == (3, 20, fit.model.theta_dim)
+    np.testing.assert_allclose(result["observations"], x.numpy())
+
+
+def test_checkpoint_round_trip_in_a_fresh_process(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = next(c for c in CONFIGS if c.endswith("two_moons/cmpe.yaml"))
+    fit = run_cli(small_fit_args(config))
+    x = torch.tensor([[0.1, -0.2], [0.0, 0.3]])
+    expected = fit.model.sample(x, 50, generator=torch.Generator().manual_seed(7), num_steps=3)
+    script = (
+        "import sys, torch\n"
+        "from cmpe_lightning import PosteriorEstimator\n"
+        "est = PosteriorEstimator.load_from_checkpoint(sys.argv[1])\n"
+        "x = torch.tensor([[0.1, -0.2], [0.0, 0.3]])\n"
+        "torch.save(est.sample(x, 50, generator=torch.Generator().manual_seed(7), num_steps=3), sys.argv[2])\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(checkpoint_of(tmp_path)), "out.pt"], check=True)
+    assert torch.equal(torch.load(tmp_path / "out.pt"), expected)
+
+
+def test_bf16_mixed_training_is_finite(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = next(c for c in CONFIGS if c.endswith("gmm/cmpe.yaml"))
+    fit = run_cli([*small_fit_args(config), "--trainer.precision", "bf16-mixed"])
+    assert torch.isfinite(fit.trainer.callback_metrics["train/loss"])
+    assert torch.isfinite(fit.trainer.callback_metrics["val/loss"])
+
+
+def test_predict_refuses_to_overwrite_and_bad_inputs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = next(c for c in CONFIGS if c.endswith("two_moons/cmpe.yaml"))
+    run_cli(small_fit_args(config))
+    predict = ["predict", "--config", config, "--ckpt_path", str(checkpoint_of(tmp_path)), *SMALL]
+    np.save(tmp_path / "obs.npy", np.zeros((2, 2), dtype=np.float32))
+    (tmp_path / "taken.pt").write_bytes(b"precious")
+    with pytest.raises(FileExistsError, match="taken.pt' exists"):
+        main([*predict, "--data.init_args.observations", "obs.npy", "--predictions.path", "taken.pt"])
+    assert (tmp_path / "taken.pt").read_bytes() == b"precious"
+    np.save(tmp_path / "wrong.npy", np.zeros((2, 5), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"wrong.npy' have shape \(2, 5\); expected \(n, 2\)"):
+        main([*predict, "--data.init_args.observations", "wrong.npy", "--predictions.path", "out.pt"])
+    with pytest.raises(ValueError, match=r"Unknown sampler option\(s\) \['steps'\]"):
+        main([*predict, "--data.init_args.observations", "obs.npy", "--sampler", "{steps: 3}"])

@@ -1,0 +1,118 @@
+import os
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from cmpe_lightning import SimulationDataModule, TwoMoons
+from cmpe_lightning.data import OnlineSimulationDataset, load_observations
+from cmpe_lightning.data.online import EpochCountingLoader
+
+
+def first_batches(loader, num=2):
+    batches = []
+    for batch in loader:
+        batches.append(batch[1])
+        if len(batches) == num:
+            return torch.stack(batches)
+
+
+def test_online_stream_is_reproducible_and_distinct_across_epochs():
+    loaders = [EpochCountingLoader(OnlineSimulationDataset(TwoMoons(), 8, seed=3)) for _ in range(2)]
+    epochs = [[first_batches(loader) for _ in range(3)] for loader in loaders]
+    for e in range(3):
+        assert torch.equal(epochs[0][e], epochs[1][e])  # same seed, same stream
+    assert not torch.equal(epochs[0][0], epochs[0][1]) and not torch.equal(epochs[0][1], epochs[0][2])
+
+
+def test_online_stream_is_distinct_across_workers_and_epochs():
+    loader = EpochCountingLoader(OnlineSimulationDataset(TwoMoons(), 8, seed=3), num_workers=2)
+    # workers deliver batches in turn: batch 0 from worker 0, batch 1 from worker 1
+    epoch1, epoch2 = first_batches(loader), first_batches(loader)
+    assert not torch.equal(epoch1[0], epoch1[1])
+    assert not torch.equal(epoch1, epoch2)
+
+
+def _rank_first_batch(rank: int, world_size: int, port: int, out_dir: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    try:
+        batch = first_batches(EpochCountingLoader(OnlineSimulationDataset(TwoMoons(), 8, seed=3)), num=1)
+        gathered = [torch.zeros_like(batch) for _ in range(world_size)]
+        dist.all_gather(gathered, batch)
+        torch.save(torch.stack(gathered), f"{out_dir}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_online_stream_is_distinct_across_ddp_ranks(tmp_path):
+    mp.spawn(_rank_first_batch, args=(2, 29517, str(tmp_path)), nprocs=2, join=True)
+    gathered = torch.load(tmp_path / "rank0.pt")
+    assert torch.equal(gathered, torch.load(tmp_path / "rank1.pt"))  # both ranks saw the same all_gather
+    assert not torch.equal(gathered[0], gathered[1])
+
+
+def test_fixed_budget_and_evaluation_sets_depend_only_on_the_seed():
+    a, b = (SimulationDataModule(TwoMoons(), num_simulations=100, num_validation=10, seed=4) for _ in range(2))
+    for dm in (a, b):
+        dm.setup("fit")
+    assert all(torch.equal(u, v) for u, v in zip(a.standardization_data(), b.standardization_data()))
+    assert torch.equal(next(iter(a.val_dataloader()))[1], next(iter(b.val_dataloader()))[1])
+    c = SimulationDataModule(TwoMoons(), num_simulations=100, num_validation=10, seed=5)
+    c.setup("fit")
+    assert not torch.equal(a.standardization_data()[1], c.standardization_data()[1])
+    assert a.theta_dim == 2 and a.x_shape == (2,)
+
+
+def test_fixed_budget_reshuffles_every_epoch():
+    dm = SimulationDataModule(TwoMoons(), num_simulations=64, batch_size=64)
+    dm.setup("fit")
+    loader = dm.train_dataloader()
+    first, second = next(iter(loader))[0], next(iter(loader))[0]
+    assert not torch.equal(first, second)
+    assert torch.equal(first[first[:, 0].argsort()], second[second[:, 0].argsort()])  # same budget, new order
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="mode must be 'fixed' or 'online', got 'offline'"):
+        SimulationDataModule(TwoMoons(), mode="offline")
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        SimulationDataModule(TwoMoons(), batch_size=0)
+    with pytest.raises(ValueError, match="predict needs observations"):
+        SimulationDataModule(TwoMoons()).setup("predict")
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".npy", ".csv"])
+def test_observation_files_round_trip(tmp_path, suffix):
+    x = torch.randn(3, 10, 2)
+    path = tmp_path / f"obs{suffix}"
+    if suffix == ".pt":
+        torch.save(x, path)
+    elif suffix == ".npy":
+        import numpy as np
+
+        np.save(path, x.numpy())
+    else:
+        path.write_text("\n".join(",".join(f"{v:.9g}" for v in row) for row in x.flatten(1).tolist()))
+    assert torch.allclose(load_observations(path, (10, 2)), x, atol=1e-6)
+
+
+def test_bad_observation_files_are_reported(tmp_path):
+    bad_shape = tmp_path / "bad.pt"
+    torch.save(torch.zeros(3, 3), bad_shape)
+    with pytest.raises(ValueError, match=r"bad.pt' have shape \(3, 3\); expected \(n, 2\)"):
+        load_observations(bad_shape, (2,))
+    nan = tmp_path / "nan.pt"
+    torch.save(torch.tensor([[0.0, float("nan")], [1.0, 2.0]]), nan)
+    with pytest.raises(ValueError, match=r"nan.pt' \(shape \(2, 2\)\) contain NaN or inf in rows \[0\]"):
+        load_observations(nan, (2,))
+    garbage = tmp_path / "garbage.npy"
+    garbage.write_text("not an array")
+    with pytest.raises(ValueError, match="Cannot read observations from .*garbage.npy"):
+        load_observations(garbage, (2,))
+    with pytest.raises(ValueError, match="unknown suffix '.txt'"):
+        (tmp_path / "obs.txt").write_text("1,2")
+        load_observations(tmp_path / "obs.txt", (2,))
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        load_observations(tmp_path / "missing.pt", (2,))
