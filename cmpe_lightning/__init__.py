@@ -8,13 +8,20 @@ Example:
 """
 
 from .data import SimulationDataModule
-from .estimators import ConsistencyPosteriorEstimator, PosteriorEstimator
+from .estimators import (
+    ConsistencyPosteriorEstimator,
+    CouplingFlowPosteriorEstimator,
+    FlowMatchingPosteriorEstimator,
+    PosteriorEstimator,
+)
 from .simulators import BimodalGMM, InverseKinematics, Simulator, TwoMoons
 
 __version__ = "0.1.0"
 __all__ = [
     "PosteriorEstimator",
     "ConsistencyPosteriorEstimator",
+    "CouplingFlowPosteriorEstimator",
+    "FlowMatchingPosteriorEstimator",
     "SimulationDataModule",
     "Simulator",
     "TwoMoons",

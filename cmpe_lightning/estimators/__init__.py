@@ -2,5 +2,12 @@
 
 from .base import PosteriorEstimator
 from .consistency import ConsistencyPosteriorEstimator
+from .coupling_flow import CouplingFlowPosteriorEstimator
+from .flow_matching import FlowMatchingPosteriorEstimator
 
-__all__ = ["PosteriorEstimator", "ConsistencyPosteriorEstimator"]
+__all__ = [
+    "PosteriorEstimator",
+    "ConsistencyPosteriorEstimator",
+    "CouplingFlowPosteriorEstimator",
+    "FlowMatchingPosteriorEstimator",
+]

@@ -70,11 +70,17 @@ class PosteriorEstimator(pl.LightningModule):
         # inference-time options, set by the CLI (--sampler, --predictions.num_samples); not hyperparameters
         self.sampler_options: dict[str, Any] = {}
         self.num_predict_samples = 1000
+        # network evaluations of the last call of the sampler (fixed by K for CMPE, adaptive for dopri5)
+        self.num_evaluations = 0
 
     # ----------------------------------------------------------------------------------------------- method
     @abstractmethod
     def standardized_loss(self, theta: Tensor, context: Tensor) -> Tensor:
         """Per-sample training loss ``(batch,)`` of standardized ``theta`` given the summary ``context``."""
+
+    def standardized_log_prob(self, theta: Tensor, context: Tensor) -> Tensor:
+        """Log-density ``(batch,)`` of standardized ``theta``; only estimators with a tractable density have it."""
+        raise NotImplementedError(f"{type(self).__name__} has no tractable density (log_prob).")
 
     @abstractmethod
     def standardized_sample(self, context: Tensor, generator: torch.Generator | None = None, **options) -> Tensor:
@@ -87,13 +93,21 @@ class PosteriorEstimator(pl.LightningModule):
 
     def loss(self, theta: Tensor, x: Tensor) -> Tensor:
         """Per-sample loss ``(batch,)`` of parameters ``theta`` (original space) and observations ``x``."""
-        self._check_x(x)
-        if theta.shape != (len(x), self.theta_dim):
-            raise ValueError(
-                f"{type(self).__name__} expects theta of shape ({len(x)}, {self.theta_dim}) for {len(x)}"
-                f" observations, got {tuple(theta.shape)}."
-            )
+        self._check_pair(theta, x)
         return self.standardized_loss(self.theta_standardizer(theta.float()), self.embed(x))
+
+    def log_prob(self, theta: Tensor, x: Tensor, **options) -> Tensor:
+        """Log posterior density ``(batch,)`` of ``theta`` (original space) given ``x``, where the method has one.
+
+        ``options`` go to the estimator's density computation (for FMPE: the ODE solver settings).
+        """
+        theta = torch.as_tensor(theta, dtype=torch.float32, device=self.device)
+        x = torch.as_tensor(x, dtype=torch.float32, device=self.device)
+        self._check_pair(theta, x)
+        with evaluation_mode(self):
+            log_prob = self.standardized_log_prob(self.theta_standardizer(theta), self.embed(x), **options)
+        # change of variables through the standardization
+        return log_prob - self.theta_standardizer.std.log().sum()
 
     @torch.no_grad()
     def sample(self, x: Tensor, num_samples: int, generator: torch.Generator | None = None, **options) -> Tensor:
@@ -142,10 +156,10 @@ class PosteriorEstimator(pl.LightningModule):
         return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self.log("val/loss", self.loss(*batch).mean(), prog_bar=True, batch_size=len(batch[0]))
+        self.log("val/loss", self.loss(*batch).mean(), prog_bar=True, batch_size=len(batch[0]), sync_dist=True)
 
-    def test_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> None:
-        _, x, reference = batch
+    def test_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        theta, x, reference = batch
         synchronize(self.device)
         start = time.perf_counter()
         samples = self.sample(x, reference.shape[1], **self.sampler_options)
@@ -154,6 +168,8 @@ class PosteriorEstimator(pl.LightningModule):
         self.test_c2st.update(samples, reference)
         self.log("test/c2st", self.test_c2st, batch_size=len(x))
         self.log("test/ms_per_1000_draws", 1e6 * seconds / samples[..., 0].numel(), batch_size=len(x))
+        self.log("test/network_evaluations", float(self.num_evaluations), batch_size=len(x))
+        return {"theta": theta, "samples": samples, "reference": reference}
 
     def predict_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
         index, x = batch
@@ -192,6 +208,14 @@ class PosteriorEstimator(pl.LightningModule):
             expected = ", ".join(map(str, ("batch", *self.x_shape)))
             raise ValueError(f"{type(self).__name__} expects x of shape ({expected}), got {tuple(x.shape)}.")
 
+    def _check_pair(self, theta: Tensor, x: Tensor) -> None:
+        self._check_x(x)
+        if theta.shape != (len(x), self.theta_dim):
+            raise ValueError(
+                f"{type(self).__name__} expects theta of shape ({len(x)}, {self.theta_dim}) for {len(x)}"
+                f" observations, got {tuple(theta.shape)}."
+            )
+
     def _infer_summary_dim(self) -> int:
         with torch.no_grad(), evaluation_mode(self.summary_network):
             out = self.summary_network(torch.zeros(2, *self.x_shape))
@@ -224,6 +248,11 @@ def evaluation_mode(module: nn.Module) -> Iterator[None]:
         yield
     finally:
         module.train(was_training)
+
+
+def full_precision(device: torch.device):
+    """A block in which autocast is off: flow transforms, ODE solvers and losses run in float32."""
+    return torch.autocast(device_type=device.type, enabled=False)
 
 
 def synchronize(device: torch.device) -> None:

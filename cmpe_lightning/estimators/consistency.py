@@ -149,6 +149,7 @@ class ConsistencyPosteriorEstimator(PosteriorEstimator):
             raise ValueError(f"num_steps must be a positive integer, got {num_steps}.")
         shape = (len(context), self.theta_dim)
         levels = karras_grid(num_steps + 1, self.epsilon, self.t_max, self.rho).flip(0).tolist()
+        self.num_evaluations = num_steps
         theta = levels[0] * self.randn(shape, generator)
         for i, level in enumerate(levels[:-1]):
             if i > 0:  # re-noise the previous estimate to this level; the first step starts from pure noise

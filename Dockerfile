@@ -1,0 +1,20 @@
+# GPU-capable image of cmpe_lightning; the entry point is the `cmpe` CLI.
+#   docker build -t cmpe-lightning .
+#   docker run --gpus all -v "$PWD/runs:/app/runs" cmpe-lightning fit --config configs/two_moons/cmpe.yaml --trainer.accelerator gpu
+# PyPI's torch wheels for Linux bundle CUDA; the host needs only the NVIDIA driver and container toolkit.
+
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY cmpe_lightning ./cmpe_lightning
+RUN python -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir .
+
+FROM python:3.11-slim
+RUN useradd --create-home --uid 1000 cmpe
+COPY --from=build /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1
+WORKDIR /app
+COPY --chown=cmpe:cmpe configs ./configs
+USER cmpe
+ENTRYPOINT ["cmpe"]
+CMD ["--help"]

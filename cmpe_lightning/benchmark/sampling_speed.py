@@ -1,0 +1,79 @@
+"""Sampling speed of a trained estimator against bare network passes and the machine's arithmetic limit.
+
+Usage::
+
+    python -m cmpe_lightning.benchmark.sampling_speed CHECKPOINT [--draws 10000] [--steps 2 10 30]
+
+For each number of steps K it reports milliseconds per 1000 posterior draws (``draws`` draws per call,
+one observation), the time of K bare forward passes of the backbone on the same batch (their ratio is
+the sampler's overhead), and the arithmetic limit: backbone FLOPs per draw times K, divided by the
+measured throughput of a large float32 matmul on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from ..estimators import PosteriorEstimator
+from ..estimators.base import synchronize
+
+
+def best_seconds(fn: Callable[[], object], device: torch.device, repeats: int = 7) -> float:
+    """The minimum wall time of ``repeats`` calls, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def linear_flops(module: nn.Module) -> int:
+    """Multiply-add FLOPs (2 per weight) of one input row through every ``nn.Linear`` of ``module``."""
+    return sum(2 * m.in_features * m.out_features for m in module.modules() if isinstance(m, nn.Linear))
+
+
+def matmul_flops_per_second(device: torch.device, size: int = 2048) -> float:
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+    return 2 * size**3 / best_seconds(lambda: a @ b, device)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint")
+    parser.add_argument("--draws", type=int, default=10_000)
+    parser.add_argument("--steps", type=int, nargs="+", default=[2, 10, 30])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args(argv)
+
+    device = torch.device(args.device)
+    est = PosteriorEstimator.load_from_checkpoint(args.checkpoint, map_location=device).eval()
+    x = torch.zeros(1, *est.x_shape, device=device)
+    net_input = torch.randn(args.draws, est.theta_dim + est.summary_dim + 1, device=device)
+    flops_per_draw = linear_flops(est.network)
+    peak = matmul_flops_per_second(device)
+    print(f"device {device}, torch threads {torch.get_num_threads()}, matmul {peak / 1e9:.1f} GFLOP/s,"
+          f" backbone {flops_per_draw / 1e6:.3f} MFLOP per draw and step")
+    print("| K | ms per 1000 draws | K bare passes (ms per 1000) | sampler / bare | arithmetic limit (ms) | ratio to limit |")
+    print("|---|---|---|---|---|---|")
+    with torch.no_grad():
+        bare_one = best_seconds(lambda: est.network(net_input), device)
+        for k in args.steps:
+            sampler = best_seconds(lambda: est.sample(x, args.draws, num_steps=k), device)
+            bare = k * bare_one
+            limit = k * flops_per_draw * args.draws / peak
+            per_1000 = 1000 / args.draws * 1000
+            print(f"| {k} | {sampler * per_1000:.2f} | {bare * per_1000:.2f} | {sampler / bare:.2f} |"
+                  f" {limit * per_1000:.2f} | {sampler / limit:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""Neural posterior estimation with conditional coupling flows: ACF (affine) and NSF (spline)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from ..networks.coupling import coupling_flow
+from .base import PosteriorEstimator, full_precision
+from .standardization import StandardizationMode
+
+
+class CouplingFlowPosteriorEstimator(PosteriorEstimator):
+    r"""A conditional normalizing flow :math:`q(\theta | x)` trained by maximum likelihood.
+
+    ``transform: affine`` is the paper's affine coupling flow (ACF, RealNVP-style with soft-clamped
+    log-scales), ``transform: spline`` its neural spline flow (NSF, rational-quadratic splines with 16 bins
+    on [-5, 5] in standardized units and identity tails). The conditioners see the summary network's
+    output as context. Sampling is one pass through the inverse; ``log_prob`` is exact. The transforms and
+    their log-determinants run in float32 under mixed precision; only the summary network may not.
+
+    References:
+        | Density estimation using Real NVP (Dinh et al., 2016) https://arxiv.org/abs/1605.08803
+        | Neural Spline Flows (Durkan et al., 2019) https://arxiv.org/abs/1906.04032
+
+    Args:
+        theta_dim: number of parameters (at least 2).
+        x_shape: shape of one observation.
+        summary_network: see :class:`PosteriorEstimator`.
+        transform: ``affine`` (ACF) or ``spline`` (NSF).
+        num_transforms: coupling layers (paper: 4 to 6).
+        width: hidden width of each conditioner.
+        depth: hidden layers of each conditioner.
+        dropout: dropout in the conditioners.
+        alpha: soft clamp of the affine log-scales.
+        bins: spline bins.
+        bound: spline domain ``[-bound, bound]`` in standardized units.
+        permutation: ``random`` or ``alternate`` split of the parameters between layers.
+        learning_rate: see :class:`PosteriorEstimator`.
+        weight_decay: see :class:`PosteriorEstimator`.
+        warmup_steps: see :class:`PosteriorEstimator`.
+        x_standardization: see :class:`PosteriorEstimator`.
+    """
+
+    def __init__(
+        self,
+        theta_dim: int,
+        x_shape: Sequence[int],
+        summary_network: nn.Module | None = None,
+        transform: Literal["affine", "spline"] = "spline",
+        num_transforms: int = 6,
+        width: int = 128,
+        depth: int = 2,
+        dropout: float = 0.05,
+        alpha: float = 1.9,
+        bins: int = 16,
+        bound: float = 5.0,
+        permutation: Literal["alternate", "random"] = "random",
+        learning_rate: float = 5e-4,
+        weight_decay: float = 0.0,
+        warmup_steps: int = 0,
+        x_standardization: StandardizationMode = "elementwise",
+    ):
+        super().__init__(theta_dim, x_shape, summary_network, learning_rate, weight_decay, warmup_steps, x_standardization)
+        self.flow = coupling_flow(
+            theta_dim, self.summary_dim, transform, num_transforms, width, depth, dropout, alpha, bins, bound, permutation
+        )
+
+    def standardized_log_prob(self, theta: Tensor, context: Tensor) -> Tensor:
+        with full_precision(self.device):
+            return self.flow(context.float()).log_prob(theta.float())
+
+    def standardized_loss(self, theta: Tensor, context: Tensor) -> Tensor:
+        return -self.standardized_log_prob(theta, context)
+
+    def standardized_sample(self, context: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        z = self.randn((len(context), self.theta_dim), generator)
+        self.num_evaluations = 1
+        with full_precision(self.device):
+            return self.flow(context.float()).transform.inv(z)
