@@ -58,7 +58,7 @@ class CouplingFlowPosteriorEstimator(PosteriorEstimator):
         alpha: float = 1.9,
         bins: int = 16,
         bound: float = 5.0,
-        permutation: Literal["alternate", "random"] = "random",
+        permutation: Literal["alternate", "random"] = "alternate",
         learning_rate: float = 5e-4,
         weight_decay: float = 0.0,
         warmup_steps: int = 0,
