@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -39,6 +40,21 @@ class Simulator(ABC):
         """Draws ``num`` pairs ``(theta, x)`` from the joint distribution."""
         theta = self.sample_prior(num, generator)
         return theta, self.simulate(theta, generator)
+
+    @property
+    def output_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Named outputs of one run, as :meth:`simulate_run` returns them (one ``x`` unless overridden)."""
+        return {"x": tuple(self.x_shape)}
+
+    def simulate_run(self, theta: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+        """Simulates one run from a numpy ``theta`` of shape ``(theta_dim,)`` and an integer seed.
+
+        This is the interface of the simulation bank (``cmpe-simulate``): deterministic for a given seed,
+        outputs as in :attr:`output_shapes`. Simulators whose runs are costly override it.
+        """
+        generator = torch.Generator().manual_seed(int(seed))
+        x = self.simulate(torch.as_tensor(theta, dtype=torch.float32).reshape(1, self.theta_dim), generator)
+        return {"x": x[0].numpy()}
 
     def check_theta(self, theta: Tensor) -> None:
         if theta.ndim != 2 or theta.shape[1] != self.theta_dim:

@@ -1,0 +1,80 @@
+"""The on-disk format of a simulation bank: a manifest and numbered ``.npz`` shards.
+
+A bank folder holds
+
+- ``bank.json``, the manifest: format version, the simulator (``class_path`` and ``init_args``), the
+  bank's ``seed``, ``num`` runs in total, ``shard_size``, the ``outputs`` (name -> shape of one run) and
+  ``theta_dim``;
+- ``shard_000000.npz``, ``shard_000001.npz``, ...: shard ``i`` holds runs ``i * shard_size`` up to
+  ``min((i + 1) * shard_size, num)``, with arrays ``index`` (global run numbers), ``theta``
+  ``(n, theta_dim)``, ``seed`` (the run's integer seed), ``ok`` (False where the run failed or timed out;
+  its outputs are NaN), ``runtime_s`` and one array ``(n, *shape)`` per output.
+
+Shards are written to a temporary name and renamed, so a shard file is either complete or absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT = "cmpe-simulation-bank-1"
+MANIFEST = "bank.json"
+RUN_FIELDS = ("index", "theta", "seed", "ok", "runtime_s")
+
+
+def shard_path(folder: str | os.PathLike, shard: int) -> Path:
+    return Path(folder) / f"shard_{shard:06d}.npz"
+
+
+def num_shards(manifest: dict[str, Any]) -> int:
+    return -(-manifest["num"] // manifest["shard_size"])
+
+
+def shard_runs(manifest: dict[str, Any], shard: int) -> range:
+    """Global run numbers of ``shard``."""
+    start = shard * manifest["shard_size"]
+    return range(start, min(start + manifest["shard_size"], manifest["num"]))
+
+
+def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
+    """The manifest of the bank in ``folder``, with a clear error when there is none."""
+    path = Path(folder) / MANIFEST
+    if not Path(folder).is_dir():
+        raise FileNotFoundError(f"Simulation bank folder {str(folder)!r} does not exist; build one with cmpe-simulate.")
+    if not path.is_file():
+        raise FileNotFoundError(f"{str(folder)!r} is not a simulation bank: it has no {MANIFEST} (build one with cmpe-simulate).")
+    manifest = json.loads(path.read_text())
+    if manifest.get("format") != FORMAT:
+        raise ValueError(f"{str(path)!r} has format {manifest.get('format')!r}, expected {FORMAT!r}.")
+    return manifest
+
+
+def write_atomically(path: Path, write) -> None:
+    """Calls ``write(file)`` on a temporary file next to ``path`` and renames it to ``path`` on success."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_manifest(folder: str | os.PathLike, manifest: dict[str, Any]) -> None:
+    write_atomically(Path(folder) / MANIFEST, lambda f: f.write(json.dumps(manifest, indent=2).encode()))
+
+
+def write_shard(folder: str | os.PathLike, shard: int, arrays: dict[str, np.ndarray]) -> None:
+    write_atomically(shard_path(folder, shard), lambda f: np.savez(f, **arrays))
+
+
+def read_shard(folder: str | os.PathLike, shard: int) -> dict[str, np.ndarray]:
+    with np.load(shard_path(folder, shard)) as data:
+        return {key: data[key] for key in data.files}
