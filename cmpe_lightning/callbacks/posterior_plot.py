@@ -37,11 +37,12 @@ class PosteriorPlot(pl.Callback):
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         if outputs is None or len(self._panels) >= self.num_observations:
             return
-        for theta, samples, reference in zip(outputs["theta"], outputs["samples"], outputs["reference"]):
+        references = outputs.get("reference", [None] * len(outputs["theta"]))  # banks have no reference
+        for theta, samples, reference in zip(outputs["theta"], outputs["samples"], references):
             if len(self._panels) < self.num_observations:
                 self._panels.append(
                     {"theta": theta.cpu(), "samples": samples[: self.num_points].cpu(),
-                     "reference": reference[: self.num_points].cpu()}
+                     "reference": None if reference is None else reference[: self.num_points].cpu()}
                 )
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -51,7 +52,8 @@ class PosteriorPlot(pl.Callback):
         fig, axes = plt.subplots(1, len(self._panels), figsize=(3.2 * len(self._panels), 3.2), squeeze=False)
         for ax, panel in zip(axes[0], self._panels):
             ref, approx = panel["reference"], panel["samples"]
-            ax.scatter(ref[:, i], ref[:, j], s=1, c="0.6", alpha=0.4)
+            if ref is not None:
+                ax.scatter(ref[:, i], ref[:, j], s=1, c="0.6", alpha=0.4)
             ax.scatter(approx[:, i], approx[:, j], s=1, c="tab:blue", alpha=0.4)
             ax.plot(panel["theta"][i], panel["theta"][j], "x", c="tab:red", ms=8, mew=2)
             ax.set_xlabel(f"θ{i + 1}")

@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .tensors import TensorBatchDataset
+
 
 def load_observations(path: str | Path, x_shape: tuple[int, ...]) -> Tensor:
     """Loads ``(n, *x_shape)`` observations from a ``.pt``, ``.npy`` or ``.csv`` file.
@@ -52,3 +54,11 @@ def load_observations(path: str | Path, x_shape: tuple[int, ...]) -> Tensor:
         bad = (~torch.isfinite(data)).flatten(1).any(1).nonzero().flatten().tolist()
         raise ValueError(f"Observations in {str(path)!r} (shape {found}) contain NaN or inf in rows {bad[:10]}.")
     return data
+
+
+def prediction_dataset(path: str | Path | None, x_shape: tuple[int, ...]) -> TensorBatchDataset:
+    """The ``predict`` set of a DataModule: ``(index, x)`` pairs of the observations in ``path``."""
+    if path is None:
+        raise ValueError("predict needs observations: pass --data.init_args.observations PATH (.pt, .npy or .csv).")
+    x = load_observations(path, x_shape)
+    return TensorBatchDataset(torch.arange(len(x)), x)

@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import lightning.pytorch as pl
-import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
 from ..simulators import Simulator
-from .observations import load_observations
+from .observations import prediction_dataset
 from .online import EpochCountingLoader, OnlineSimulationDataset
 from .seeding import REFERENCE, STANDARDIZATION, TEST, TRAIN, VALIDATION, derived_generator
-from .tensors import TensorBatchDataset, keep_batch
+from .tensors import TensorBatchDataset, batch_loader
 
 
 class SimulationDataModule(pl.LightningDataModule):
@@ -96,10 +95,7 @@ class SimulationDataModule(pl.LightningDataModule):
             )
             self._datasets["test"] = TensorBatchDataset(theta, x, reference)
         if stage == "predict":
-            if self.observations is None:
-                raise ValueError("predict needs observations: pass --data.init_args.observations PATH (.pt, .npy or .csv).")
-            x = load_observations(self.observations, self.x_shape)
-            self._datasets["predict"] = TensorBatchDataset(torch.arange(len(x)), x)
+            self._datasets["predict"] = prediction_dataset(self.observations, self.x_shape)
 
     def standardization_data(self, num: int = 10_000) -> tuple[Tensor, Tensor]:
         """Training pairs to fit standardization on: the whole budget, or ``num`` fresh online simulations."""
@@ -109,25 +105,20 @@ class SimulationDataModule(pl.LightningDataModule):
         return self._simulate(STANDARDIZATION, num)
 
     # ------------------------------------------------------------------------------------------- loaders
-    def _loader(self, split: str, batch_size: int, shuffle: bool = False) -> DataLoader:
-        return DataLoader(self._datasets[split], batch_size=batch_size, shuffle=shuffle, collate_fn=keep_batch)
-
     def train_dataloader(self) -> DataLoader:
         if self.online_dataset is not None:
             return EpochCountingLoader(self.online_dataset, num_workers=self.num_workers)
-        return DataLoader(
-            self._datasets["train"], batch_size=self.batch_size, shuffle=True, drop_last=True,
-            collate_fn=keep_batch, num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
-        )
+        return batch_loader(self._datasets["train"], self.batch_size, shuffle=True, drop_last=True,
+                            num_workers=self.num_workers)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", self.batch_size)
+        return batch_loader(self._datasets["val"], self.batch_size)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", 1)
+        return batch_loader(self._datasets["test"], 1)
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader("predict", self.predict_batch_size)
+        return batch_loader(self._datasets["predict"], self.predict_batch_size)
 
     # ------------------------------------------------------------------------------------------- resume
     def state_dict(self) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""A map-style dataset of tensors that is indexed a whole batch at a time."""
+"""A map-style dataset of tensors that is indexed a whole batch at a time, and the DataLoader that reads it."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 
 class TensorBatchDataset(Dataset):
@@ -35,3 +35,18 @@ class TensorBatchDataset(Dataset):
 def keep_batch(batch: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
     """Collate function for :class:`TensorBatchDataset`: the batch is already stacked."""
     return batch
+
+
+def batch_loader(
+    dataset: TensorBatchDataset,
+    batch_size: int,
+    *,
+    shuffle: bool = False,
+    drop_last: bool = False,
+    num_workers: int = 0,
+) -> DataLoader:
+    """A DataLoader that gathers whole batches of ``dataset`` with :func:`keep_batch`; workers persist across epochs."""
+    return DataLoader(
+        dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, collate_fn=keep_batch,
+        num_workers=num_workers, persistent_workers=num_workers > 0,
+    )

@@ -158,18 +158,25 @@ class PosteriorEstimator(pl.LightningModule):
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self.log("val/loss", self.loss(*batch).mean(), prog_bar=True, batch_size=len(batch[0]), sync_dist=True)
 
-    def test_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
-        theta, x, reference = batch
+    def test_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> dict[str, Tensor]:
+        """With reference posterior samples ``(theta, x, reference)``: C2ST against them. Without (a bank's
+        ``(theta, x)``): the posterior mean's error in units of the prior's standard deviation."""
+        theta, x, *reference = batch
+        num_samples = reference[0].shape[1] if reference else self.num_predict_samples
         synchronize(self.device)
         start = time.perf_counter()
-        samples = self.sample(x, reference.shape[1], **self.sampler_options)
+        samples = self.sample(x, num_samples, **self.sampler_options)
         synchronize(self.device)
         seconds = time.perf_counter() - start
-        self.test_c2st.update(samples, reference)
-        self.log("test/c2st", self.test_c2st, batch_size=len(x))
+        if reference:
+            self.test_c2st.update(samples, reference[0])
+            self.log("test/c2st", self.test_c2st, batch_size=len(x))
+        else:
+            error = (samples.mean(dim=1) - theta) / self.theta_standardizer.std
+            self.log("test/normalized_rmse", error.square().mean().sqrt(), batch_size=len(x))
         self.log("test/ms_per_1000_draws", 1e6 * seconds / samples[..., 0].numel(), batch_size=len(x))
         self.log("test/network_evaluations", float(self.num_evaluations), batch_size=len(x))
-        return {"theta": theta, "samples": samples, "reference": reference}
+        return {"theta": theta, "samples": samples, **({"reference": reference[0]} if reference else {})}
 
     def predict_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
         index, x = batch

@@ -2,5 +2,6 @@
 
 from .mlp import ResidualMLP
 from .summary import DeepSet
+from .tumor_summary import TumorSummary
 
-__all__ = ["ResidualMLP", "DeepSet"]
+__all__ = ["ResidualMLP", "DeepSet", "TumorSummary"]

@@ -1,0 +1,217 @@
+"""The DataModule of tasks whose costly simulations were run beforehand into a simulation bank (``cmpe-simulate``)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.pytorch.utilities import rank_zero_warn
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from ..bank import format as bank_format
+from .observations import prediction_dataset
+from .preprocessing import Preprocessing, SelectOutput
+from .seeding import SPLIT, derived_generator
+from .tensors import TensorBatchDataset, batch_loader
+
+class SimulationBankDataModule(pl.LightningDataModule):
+    """Training, validation, test and prediction data from the runs stored in a simulation bank.
+
+    The successful runs (``ok``) of the shards present are split into validation, test and training runs
+    by one random order of all the bank's run numbers, drawn from ``seed``: validation takes the first
+    ``num_validation`` runs present in that order, test the next ``num_test``, training the next
+    ``num_simulations`` (all the rest by default). A split therefore depends only on ``seed`` and the runs
+    present; smaller budgets are subsets of larger ones; and runs added later (shards that were still
+    missing) never move a training run into validation or test.
+
+    The ``preprocessing`` turns the runs' named outputs into ``x``; it is fitted on the training runs only
+    and its statistics are saved in checkpoints, so that test and prediction use the training statistics.
+    Test batches are ``(theta, x)`` pairs: a bank has no reference posterior. Prediction reads already
+    preprocessed observations ``(n, *x_shape)`` from the file ``observations`` and needs only the bank's
+    manifest. All runs are held in memory.
+
+    Args:
+        path: the bank's folder (``bank.json`` and ``shard_*.npz``).
+        preprocessing: turns the outputs into ``x``; ``None`` uses the output ``x`` as it is
+            (:class:`~cmpe_lightning.data.SelectOutput`), as in the banks of the cheap simulators.
+        batch_size: training and validation batch size (per process).
+        num_validation: validation runs.
+        num_test: test runs.
+        num_simulations: training budget; ``None`` trains on all runs not in validation or test.
+        observations: a ``.pt``, ``.npy`` or ``.csv`` file of preprocessed observations for ``predict``.
+        predict_batch_size: observations per test and prediction batch.
+        num_workers: DataLoader worker processes for training.
+        seed: the seed of the split.
+
+    Example (a YAML config)::
+
+        data:
+          class_path: cmpe_lightning.data.SimulationBankDataModule
+          init_args:
+            path: banks/tumor
+            preprocessing:
+              class_path: cmpe_lightning.data.TumorPreprocessing
+              init_args: {profile_bins: 300}
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        preprocessing: Preprocessing | None = None,
+        batch_size: int = 64,
+        num_validation: int = 1024,
+        num_test: int = 100,
+        num_simulations: int | None = None,
+        observations: str | None = None,
+        predict_batch_size: int = 16,
+        num_workers: int = 0,
+        seed: int = 0,
+    ):
+        super().__init__()
+        sizes = {"batch_size": batch_size, "num_validation": num_validation, "num_test": num_test,
+                 "num_simulations": num_simulations, "predict_batch_size": predict_batch_size}
+        for name, value in sizes.items():
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value}.")
+        self.path, self.seed = str(path), seed
+        self.preprocessing = preprocessing if preprocessing is not None else SelectOutput()
+        self.batch_size, self.num_validation, self.num_test = batch_size, num_validation, num_test
+        self.num_simulations, self.observations = num_simulations, observations
+        self.predict_batch_size, self.num_workers = predict_batch_size, num_workers
+        self.manifest = bank_format.read_manifest(self.path)
+        self.output_shapes = {name: tuple(shape) for name, shape in self.manifest["outputs"].items()}
+        self.theta_dim = int(self.manifest["theta_dim"])
+        try:
+            self.x_shape = tuple(self.preprocessing.x_shape(self.output_shapes))
+        except ValueError as error:
+            raise ValueError(f"Simulation bank {self.path!r} does not fit its preprocessing: {error}") from error
+        # the global run numbers of each split, once the bank is read
+        self.run_indices: dict[str, np.ndarray] = {}
+        self._runs: dict[str, tuple[Tensor, dict[str, np.ndarray]]] = {}  # split -> (theta, raw outputs)
+        self._datasets: dict[str, TensorBatchDataset] = {}
+        # True once the preprocessing is fitted on this bank's training runs or restored from a checkpoint
+        self._preprocessing_ready = False
+
+    # ------------------------------------------------------------------------------------------ reading
+    def read_shard(self, shard: int) -> dict[str, np.ndarray]:
+        """The arrays of ``shard``, checked against the manifest."""
+        arrays = bank_format.read_shard(self.path, shard)
+        num = len(bank_format.shard_runs(self.manifest, shard))
+        expected = {"index": (num,), "theta": (num, self.theta_dim), "seed": (num,), "ok": (num,), "runtime_s": (num,)}
+        expected |= {name: (num, *shape) for name, shape in self.output_shapes.items()}
+        where = f"Shard {str(bank_format.shard_path(self.path, shard))!r} disagrees with the manifest"
+        for name, shape in expected.items():
+            if name not in arrays:
+                raise ValueError(f"{where}: it has no array {name!r} (it has {sorted(arrays)}).")
+            if arrays[name].shape != shape:
+                raise ValueError(f"{where}: array {name!r} has shape {arrays[name].shape}, expected {shape}.")
+        runs = bank_format.shard_runs(self.manifest, shard)
+        if not np.array_equal(arrays["index"], runs):
+            raise ValueError(f"{where}: its 'index' is not the runs {runs.start} to {runs.stop - 1}.")
+        return arrays
+
+    def read_runs(self) -> dict[str, np.ndarray]:
+        """``index``, ``theta`` and the outputs of the successful runs of every shard present."""
+        count = bank_format.num_shards(self.manifest)
+        present = [s for s in range(count) if bank_format.shard_path(self.path, s).is_file()]
+        if not present:
+            raise FileNotFoundError(
+                f"Simulation bank {self.path!r} has no shards yet (expected {count} shard_*.npz files for"
+                f" {self.manifest['num']} runs); run cmpe-simulate."
+            )
+        shards = [self.read_shard(s) for s in present]
+        kept = ["index", "theta", "ok", *self.output_shapes]
+        runs = {name: np.concatenate([shard[name] for shard in shards]) for name in kept}
+        if len(present) < count:
+            missing = sorted(set(range(count)) - set(present))
+            rank_zero_warn(
+                f"Simulation bank {self.path!r} holds {len(runs['index'])} of its {self.manifest['num']} runs:"
+                f" {len(missing)} of {count} shards are missing (first {missing[:5]}); using the runs present."
+            )
+        ok = runs.pop("ok").astype(bool)
+        if not ok.all():
+            rank_zero_warn(f"Simulation bank {self.path!r}: dropped {(~ok).sum()} failed runs (ok=False) of {len(ok)}.")
+        runs = {name: array[ok] for name, array in runs.items()}
+        for name in ["theta", *self.output_shapes]:
+            bad = ~np.isfinite(runs[name].reshape(len(runs[name]), -1)).all(axis=1)
+            if bad.any():
+                raise ValueError(
+                    f"Simulation bank {self.path!r}: {bad.sum()} runs marked ok have NaN or inf in {name!r}"
+                    f" (runs {runs['index'][bad][:10].tolist()})."
+                )
+        return runs
+
+    def split(self, index: np.ndarray) -> dict[str, np.ndarray]:
+        """Positions into ``index`` (global run numbers) of the validation, test and training runs."""
+        order = torch.randperm(self.manifest["num"], generator=derived_generator(self.seed, SPLIT)).numpy()
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        by_rank = np.argsort(rank[index], kind="stable")
+        held_out = self.num_validation + self.num_test
+        needed = held_out + (self.num_simulations or 1)
+        if len(by_rank) < needed:
+            budget = "at least 1" if self.num_simulations is None else self.num_simulations
+            raise ValueError(
+                f"Simulation bank {self.path!r} has {len(by_rank)} usable runs, too few for num_validation"
+                f" {self.num_validation} + num_test {self.num_test} + {budget} training runs."
+            )
+        end = None if self.num_simulations is None else held_out + self.num_simulations
+        return {"val": by_rank[: self.num_validation], "test": by_rank[self.num_validation : held_out],
+                "train": by_rank[held_out:end]}
+
+    # --------------------------------------------------------------------------------------------- sets
+    def setup(self, stage: str) -> None:
+        if stage in ("fit", "validate", "test") and not self._runs:
+            runs = self.read_runs()
+            for name, positions in self.split(runs["index"]).items():
+                self.run_indices[name] = runs["index"][positions]
+                outputs = {output: runs[output][positions] for output in self.output_shapes}
+                self._runs[name] = (torch.from_numpy(runs["theta"][positions]).float(), outputs)
+        if stage == "predict":
+            self._datasets["predict"] = prediction_dataset(self.observations, self.x_shape)
+
+    def dataset(self, split: str) -> TensorBatchDataset:
+        """The preprocessed pairs ``(theta, x)`` of ``split``; built on first use, after any checkpoint is restored."""
+        if split not in self._datasets:
+            self.setup("fit")
+            if not self._preprocessing_ready:
+                self.preprocessing.fit(self._runs["train"][1])
+                self._preprocessing_ready = True
+            theta, outputs = self._runs[split]
+            self._datasets[split] = TensorBatchDataset(theta, self.preprocessing(outputs))
+        return self._datasets[split]
+
+    def standardization_data(self) -> tuple[Tensor, Tensor]:
+        """The training pairs ``(theta, x)``, for the estimator's own standardization."""
+        return self.dataset("train").tensors
+
+    # ------------------------------------------------------------------------------------------- loaders
+    def train_dataloader(self) -> DataLoader:
+        train = self.dataset("train")
+        if len(train) < self.batch_size:
+            raise ValueError(f"The {len(train)} training runs make no batch of batch_size {self.batch_size}.")
+        return batch_loader(train, self.batch_size, shuffle=True, drop_last=True, num_workers=self.num_workers)
+
+    def val_dataloader(self) -> DataLoader:
+        return batch_loader(self.dataset("val"), self.batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return batch_loader(self.dataset("test"), self.predict_batch_size)
+
+    def predict_dataloader(self) -> DataLoader:
+        return batch_loader(self._datasets["predict"], self.predict_batch_size)
+
+    # ------------------------------------------------------------------------------------------- resume
+    def state_dict(self) -> dict[str, Any]:
+        return {"preprocessing": self.preprocessing.state_dict()} if self._preprocessing_ready else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if "preprocessing" in state_dict:
+            self.preprocessing.load_state_dict(state_dict["preprocessing"])
+            self._preprocessing_ready = True
+            # Lightning restores checkpoints after setup: rebuild the sets with the restored statistics
+            self._datasets = {split: data for split, data in self._datasets.items() if split == "predict"}

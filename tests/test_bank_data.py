@@ -1,0 +1,214 @@
+"""Training on a simulation bank: reading, splitting, preprocessing, the tumor summary network, and a CLI fit."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cmpe_lightning.bank import format as bank_format
+from cmpe_lightning.cli import run_cli
+from cmpe_lightning.data import SelectOutput, SimulationBankDataModule, TumorPreprocessing
+from cmpe_lightning.networks import TumorSummary
+
+TUMOR_OUTPUTS = {"growth_curve": (20,), "extra_cellular_matrix_profile": (1000,), "proliferation_profile": (1000,)}
+
+
+def write_bank(folder: Path, num=100, shard_size=32, outputs=None, theta_dim=2, failed=(), skip_shards=()) -> Path:
+    """A fake bank of random numbers of the right shapes; ``failed`` runs have ok=False and NaN outputs."""
+    outputs = outputs or {"x": (3,)}
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = {"format": bank_format.FORMAT, "simulator": {"class_path": "fake", "init_args": {}}, "seed": 0,
+                "num": num, "shard_size": shard_size, "theta_dim": theta_dim,
+                "outputs": {name: list(shape) for name, shape in outputs.items()}}
+    bank_format.write_manifest(folder, manifest)
+    for shard in range(bank_format.num_shards(manifest)):
+        runs = np.array(bank_format.shard_runs(manifest, shard))
+        ok = ~np.isin(runs, failed)
+        arrays = {"index": runs, "theta": rng.normal(size=(len(runs), theta_dim)), "seed": runs + 1000, "ok": ok,
+                  "runtime_s": rng.random(len(runs))}
+        for name, shape in outputs.items():
+            arrays[name] = rng.normal(3.0, 2.0, size=(len(runs), *shape))
+            arrays[name][~ok] = np.nan
+        if shard not in skip_shards:
+            bank_format.write_shard(folder, shard, arrays)
+    return folder
+
+
+def bank_data(path, **kwargs) -> SimulationBankDataModule:
+    data = SimulationBankDataModule(path, **{"num_validation": 10, "num_test": 5, "batch_size": 8, **kwargs})
+    data.setup("fit")
+    return data
+
+
+# ----------------------------------------------------------------------------------------------- splits
+def test_splits_have_their_sizes_are_disjoint_and_reproducible(tmp_path):
+    bank = write_bank(tmp_path / "bank")
+    data = bank_data(bank)
+    splits = data.run_indices
+    assert {name: len(runs) for name, runs in splits.items()} == {"val": 10, "test": 5, "train": 85}
+    assert sorted(np.concatenate(list(splits.values()))) == list(range(100))
+    assert all(np.array_equal(splits[name], bank_data(bank).run_indices[name]) for name in splits)
+    assert not np.array_equal(bank_data(bank, seed=1).run_indices["val"], splits["val"])
+    theta, x = data.standardization_data()
+    assert theta.shape == (85, 2) and x.shape == (85, 3) and x.dtype == torch.float32
+    assert [b[1].shape for b in data.val_dataloader()] == [(8, 3), (2, 3)]
+    # budgets are nested and leave validation and test unchanged
+    budget = bank_data(bank, num_simulations=20).run_indices
+    assert set(budget["train"]) < set(splits["train"]) and np.array_equal(budget["test"], splits["test"])
+
+
+def test_missing_shards_warn_and_never_move_training_runs_into_validation_or_test(tmp_path):
+    full = bank_data(write_bank(tmp_path / "full")).run_indices
+    with pytest.warns(UserWarning, match=r"holds 68 of its 100 runs: 1 of 4 shards are missing \(first \[1\]\)"):
+        partial = bank_data(write_bank(tmp_path / "partial", skip_shards=(1,))).run_indices
+    assert set(partial["train"]) <= set(full["train"]) and len(partial["train"]) == 53
+
+
+def test_failed_runs_are_dropped(tmp_path):
+    with pytest.warns(UserWarning, match=r"dropped 3 failed runs \(ok=False\) of 100"):
+        data = bank_data(write_bank(tmp_path / "bank", failed=(3, 50, 77)))
+    assert len(data.run_indices["train"]) == 82
+    assert not set(np.concatenate(list(data.run_indices.values()))) & {3, 50, 77}
+    assert torch.isfinite(data.standardization_data()[1]).all()
+
+
+def test_clear_errors_for_bad_banks(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        SimulationBankDataModule(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="has no bank.json"):
+        SimulationBankDataModule(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match=r"has no shards yet \(expected 4 shard_\*.npz files for 100 runs\)"):
+        bank_data(write_bank(tmp_path / "unbuilt", skip_shards=range(4)))
+    with pytest.raises(ValueError, match=r"needs the output 'growth_curve', but there are only \['x'\]"):
+        SimulationBankDataModule(write_bank(tmp_path / "cheap"), preprocessing=TumorPreprocessing())
+    with pytest.raises(ValueError, match=r"usable runs, too few for num_validation 10 \+ num_test 5 \+ 90 training"):
+        bank_data(tmp_path / "cheap", num_simulations=90)
+    bad = write_bank(tmp_path / "bad")
+    arrays = bank_format.read_shard(bad, 2)
+    bank_format.write_shard(bad, 2, {**arrays, "theta": np.zeros((32, 3))})
+    with pytest.raises(ValueError, match=r"shard_000002.npz' disagrees .*'theta' has shape \(32, 3\), expected \(32, 2\)"):
+        bank_data(bad)
+    arrays.pop("x")
+    bank_format.write_shard(bad, 2, arrays)
+    with pytest.raises(ValueError, match="disagrees with the manifest: it has no array 'x'"):
+        bank_data(bad)
+
+
+# -------------------------------------------------------------------------------------------- preprocessing
+def tumor_bank(folder: Path, num=120) -> Path:
+    return write_bank(folder, num=num, shard_size=50, outputs=TUMOR_OUTPUTS, theta_dim=7)
+
+
+def test_tumor_statistics_come_from_the_training_runs_only(tmp_path):
+    bank = tumor_bank(tmp_path / "tumor")
+    data = bank_data(bank, preprocessing=TumorPreprocessing(profile_bins=50))
+    assert data.x_shape == (170,) and data.theta_dim == 7
+    train_x = data.standardization_data()[1].double()
+    test_x = data.dataset("test").tensors[1].double()
+
+    def channel_moments(x):  # growth curve, matrix, proliferation, position
+        channels = [x[:, :20].flatten(), *x[:, 20:].reshape(len(x), 50, 3).permute(2, 0, 1).flatten(1)]
+        return torch.stack([c.mean() for c in channels]), torch.stack([c.std(unbiased=False) for c in channels])
+
+    means, stds = channel_moments(train_x)
+    assert torch.allclose(means, torch.zeros(4).double(), atol=1e-5) and torch.allclose(stds, torch.ones(4).double())
+    means, stds = channel_moments(test_x)
+    assert ((means[:3].abs() > 1e-3) & ((stds[:3] - 1).abs() > 1e-3)).any()  # the test runs are not exactly standardized
+    shards = [bank_format.read_shard(bank, s) for s in range(3)]
+    growth = np.concatenate([s["growth_curve"] for s in shards])[data.run_indices["train"]]
+    assert np.isclose(data.preprocessing.growth_mean, growth.mean())
+    # the position channel holds the bin index, standardized
+    assert torch.allclose(test_x[0, 22::3], train_x[0, 22::3]) and (test_x[0, 22::3].diff() > 0).all()
+
+
+def test_checkpointed_statistics_are_used_for_the_test_set(tmp_path):
+    bank = tumor_bank(tmp_path / "tumor")
+    trained = bank_data(bank, preprocessing=TumorPreprocessing(profile_bins=50))
+    trained.standardization_data()
+    torch.save(trained.state_dict(), tmp_path / "state.pt")
+    state = torch.load(tmp_path / "state.pt", weights_only=True)
+    # a smaller budget would fit other statistics; the restored ones replace them, even after a first use
+    tested = bank_data(bank, preprocessing=TumorPreprocessing(profile_bins=50), num_simulations=30)
+    assert not torch.equal(tested.dataset("test").tensors[1], trained.dataset("test").tensors[1])
+    tested.load_state_dict(state)
+    assert torch.equal(tested.dataset("test").tensors[1], trained.dataset("test").tensors[1])
+    with pytest.raises(ValueError, match="fitted with profile_bins=50, but this is TumorPreprocessing\\(profile_bins=60\\)"):
+        TumorPreprocessing(profile_bins=60).load_state_dict(state["preprocessing"])
+
+
+def test_preprocessing_shape_errors():
+    with pytest.raises(ValueError, match=r"'proliferation_profile' of shape \(bins,\) with bins >= 300, got \(200,\)"):
+        TumorPreprocessing().x_shape({**TUMOR_OUTPUTS, "proliferation_profile": (200,)})
+    with pytest.raises(ValueError, match=r"needs the output 'x', but there are only \['y'\]"):
+        SelectOutput()({"y": np.zeros((2, 3))})
+    with pytest.raises(RuntimeError, match="is not fitted"):
+        TumorPreprocessing()({name: np.zeros((2, *shape)) for name, shape in TUMOR_OUTPUTS.items()})
+
+
+def test_predict_reads_preprocessed_observations(tmp_path):
+    data = SimulationBankDataModule(write_bank(tmp_path / "bank"), observations=str(tmp_path / "obs.npy"))
+    np.save(tmp_path / "obs.npy", np.ones((3, 3), dtype=np.float32))
+    data.setup("predict")
+    (index, x), = list(data.predict_dataloader())
+    assert index.tolist() == [0, 1, 2] and x.shape == (3, 3)
+
+
+# ------------------------------------------------------------------------------------------------ network
+def test_tumor_summary_shape_gradients_and_errors():
+    net = TumorSummary(profile_bins=50, out_features=32, recurrent_width=16, conv_channels=8)
+    out = net(torch.randn(4, 170))
+    assert out.shape == (4, 32)
+    out.square().sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
+    with pytest.raises(ValueError, match=r"expects x of shape \(batch, 170\) = 20 growth-curve days \+ 50 profile"):
+        net(torch.randn(4, 920))
+
+
+# ------------------------------------------------------------------------------------------------ the CLI
+TUMOR_CONFIG = """
+seed_everything: 0
+trainer:
+  accelerator: cpu
+  max_steps: 3
+  max_epochs: -1
+  limit_val_batches: 1
+  logger: false
+  enable_checkpointing: false
+  enable_progress_bar: false
+  enable_model_summary: false
+model:
+  class_path: cmpe_lightning.ConsistencyPosteriorEstimator
+  init_args:
+    backbone:
+      class_path: cmpe_lightning.networks.ResidualMLP
+      init_args: {width: 32, num_blocks: 1}
+    summary_network:
+      class_path: cmpe_lightning.networks.TumorSummary
+      init_args: {profile_bins: 300, out_features: 32}
+    x_standardization: none
+data:
+  class_path: cmpe_lightning.data.SimulationBankDataModule
+  init_args:
+    path: BANK
+    preprocessing:
+      class_path: cmpe_lightning.data.TumorPreprocessing
+      init_args: {profile_bins: 300}
+    num_validation: 32
+    num_test: 16
+    batch_size: 32
+"""
+
+
+def test_cli_fits_consistency_model_on_a_tumor_bank(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bank = tumor_bank(tmp_path / "tumor", num=150)
+    (tmp_path / "tumor.yaml").write_text(TUMOR_CONFIG.replace("BANK", str(bank)))
+    fit = run_cli(["fit", "--config", "tumor.yaml"])
+    assert fit.trainer.global_step == 3 and fit.model.x_shape == (920,)
+    assert torch.isfinite(fit.trainer.callback_metrics["val/loss"])
+    fit.trainer.save_checkpoint(tmp_path / "last.ckpt")
+    checkpoint = torch.load(tmp_path / "last.ckpt", weights_only=True)
+    assert checkpoint["SimulationBankDataModule"]["preprocessing"]["profile_bins"] == 300
