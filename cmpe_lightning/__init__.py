@@ -7,14 +7,14 @@ Example:
     torch.Size([batch, 1000, theta_dim])
 """
 
-from .data import SimulationDataModule
+from .data import SimulationBankDataModule, SimulationDataModule
 from .estimators import (
     ConsistencyPosteriorEstimator,
     CouplingFlowPosteriorEstimator,
     FlowMatchingPosteriorEstimator,
     PosteriorEstimator,
 )
-from .simulators import BimodalGMM, InverseKinematics, Simulator, TwoMoons
+from .simulators import BimodalGMM, InverseKinematics, Simulator, TumorSpheroid, TwoMoons
 
 __version__ = "0.1.0"
 __all__ = [
@@ -23,8 +23,10 @@ __all__ = [
     "CouplingFlowPosteriorEstimator",
     "FlowMatchingPosteriorEstimator",
     "SimulationDataModule",
+    "SimulationBankDataModule",
     "Simulator",
     "TwoMoons",
     "BimodalGMM",
     "InverseKinematics",
+    "TumorSpheroid",
 ]

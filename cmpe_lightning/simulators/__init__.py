@@ -3,6 +3,7 @@
 from .base import Simulator
 from .gmm import BimodalGMM
 from .inverse_kinematics import InverseKinematics
+from .tumor import TumorSpheroid
 from .two_moons import TwoMoons
 
-__all__ = ["Simulator", "TwoMoons", "BimodalGMM", "InverseKinematics"]
+__all__ = ["Simulator", "TwoMoons", "BimodalGMM", "InverseKinematics", "TumorSpheroid"]
