@@ -2,6 +2,8 @@
 #   docker build -t cmpe-lightning .
 #   docker run --gpus all -v "$PWD/runs:/app/runs" cmpe-lightning fit --config configs/two_moons/cmpe.yaml --trainer.accelerator gpu
 # PyPI's torch wheels for Linux bundle CUDA; the host needs only the NVIDIA driver and container toolkit.
+# Simulation banks: docker run --entrypoint cmpe-simulate -v "$PWD/banks:/app/banks" cmpe-lightning \
+#   --simulator cmpe_lightning.TumorSpheroid --num 2000 --workers 8 --out banks/tumor
 
 FROM python:3.11-slim AS build
 WORKDIR /src
@@ -12,7 +14,8 @@ RUN python -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir .
 FROM python:3.11-slim
 RUN useradd --create-home --uid 1000 cmpe
 COPY --from=build /opt/venv /opt/venv
-ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1
+# Numba caches the tumor model's compiled kernels; the installed package is read-only for the user
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 NUMBA_CACHE_DIR=/tmp/numba-cache
 WORKDIR /app
 COPY --chown=cmpe:cmpe configs ./configs
 USER cmpe

@@ -41,17 +41,24 @@ class CMPECLI(LightningCLI):
         parser.add_lightning_class_args(PosteriorSampleWriter, "predictions")
 
     def after_instantiate_classes(self) -> None:
-        options = dict(self._get(self.config, "sampler") or {})
-        accepted = inspect.signature(self.model.standardized_sample).parameters
-        unknown = sorted(set(options) - set(accepted) - {"generator"})
-        if unknown:
-            known = sorted(k for k in accepted if k not in ("context", "generator"))
-            raise ValueError(f"Unknown sampler option(s) {unknown} for {type(self.model).__name__}; expected some of {known}.")
-        self.model.sampler_options = options
+        set_sampler_options(self.model, dict(self._get(self.config, "sampler") or {}))
 
 
-def run_cli(args: list[str] | None = None) -> CMPECLI:
-    """Runs the CLI on ``args`` (default: the command line) and returns it, for inspection in tests."""
+def set_sampler_options(model: PosteriorEstimator, options: dict[str, Any]) -> None:
+    """Makes ``options`` the keyword arguments of ``model.sample`` in test and predict, after checking their names."""
+    accepted = inspect.signature(model.standardized_sample).parameters
+    unknown = sorted(set(options) - set(accepted) - {"generator"})
+    if unknown:
+        known = sorted(k for k in accepted if k not in ("context", "generator"))
+        raise ValueError(f"Unknown sampler option(s) {unknown} for {type(model).__name__}; expected some of {known}.")
+    model.sampler_options = dict(options)
+
+
+def run_cli(args: list[str] | None = None, run: bool = True) -> CMPECLI:
+    """Runs the CLI on ``args`` (default: the command line) and returns it, for inspection in tests.
+
+    With ``run=False`` there is no subcommand: the CLI only builds the trainer, model and DataModule.
+    """
     return CMPECLI(
         PosteriorEstimator,
         pl.LightningDataModule,
@@ -59,6 +66,7 @@ def run_cli(args: list[str] | None = None) -> CMPECLI:
         subclass_mode_data=True,
         save_config_callback=SaveFitConfig,
         args=args,
+        run=run,
     )
 
 

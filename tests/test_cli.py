@@ -10,7 +10,9 @@ import torch
 
 from cmpe_lightning.cli import main, run_cli
 
-CONFIGS = sorted(str(p) for p in (Path(__file__).parents[1] / "configs").glob("*/*.yaml"))
+ALL_CONFIGS = sorted(str(p) for p in (Path(__file__).parents[1] / "configs").glob("*/*.yaml"))
+CONFIGS = [c for c in ALL_CONFIGS if "/tumor/" not in c]  # simulator tasks; the tumor trains from a bank
+TUMOR_CONFIG = next(c for c in ALL_CONFIGS if c.endswith("tumor/cmpe.yaml"))
 SMALL = [
     "--trainer.max_steps", "3", "--trainer.limit_val_batches", "1", "--trainer.enable_progress_bar", "false",
     "--trainer.enable_model_summary", "false",
@@ -54,6 +56,44 @@ def test_config_fit_test_predict(config, tmp_path, monkeypatch):
     result = np.load(tmp_path / "samples.npz")
     assert result["samples"].shape == (3, 20, fit.model.theta_dim)
     np.testing.assert_allclose(result["observations"], x.numpy())
+
+
+def test_tumor_config_fit_test_predict_on_a_small_bank(tmp_path, monkeypatch):
+    from cmpe_lightning.bank.writer import build_bank
+    from cmpe_lightning.simulators.tumor import TumorSpheroid
+
+    monkeypatch.chdir(tmp_path)
+    build_bank(TumorSpheroid(max_wall_time_s=60), "banks/tumor", num=120, shard_size=60, progress=False)
+    small_bank = ["--data.init_args.num_validation", "16", "--data.init_args.num_test", "8",
+                  "--trainer.check_val_every_n_epoch", "1"]
+    fit = run_cli(["fit", "--config", TUMOR_CONFIG, *SMALL, *small_bank])
+    assert fit.trainer.global_step == 3 and torch.isfinite(fit.trainer.callback_metrics["val/loss"])
+    checkpoint = checkpoint_of(tmp_path)
+
+    tested = run_cli(["test", "--config", TUMOR_CONFIG, "--ckpt_path", str(checkpoint), *SMALL, *small_bank,
+                      "--sampler", "{num_steps: 2}"])
+    assert 0 < float(tested.trainer.callback_metrics["test/normalized_rmse"]) < 10
+
+    x = fit.datamodule.dataset("test").tensors[1][:3]  # observations are preprocessed like the bank's runs
+    np.save(tmp_path / "obs.npy", x.numpy())
+    main(["predict", "--config", TUMOR_CONFIG, "--ckpt_path", str(checkpoint), *SMALL,
+          "--data.init_args.observations", "obs.npy", "--predictions.path", "samples.npz",
+          "--predictions.num_samples", "20"])
+    assert np.load(tmp_path / "samples.npz")["samples"].shape == (3, 20, 7)
+
+
+def test_sampler_sweep_reuses_one_test_set(tmp_path, monkeypatch):
+    from cmpe_lightning.benchmark.sampler_sweep import main as sweep
+
+    monkeypatch.chdir(tmp_path)
+    config = next(c for c in CONFIGS if c.endswith("two_moons/cmpe.yaml"))
+    run_cli(small_fit_args(config))
+    rows = sweep(["--config", config, "--ckpt_path", str(checkpoint_of(tmp_path)), "--sampler", "{num_steps: 1}",
+                  "--sampler", "{num_steps: 3}", *SMALL, *SMALL_DATA])
+    assert [row["network_evaluations"] for row in rows] == [1.0, 3.0]
+    assert all(0.5 <= row["c2st"] <= 1.0 for row in rows)
+    with pytest.raises(ValueError, match="Unknown sampler option"):
+        sweep(["--config", config, "--ckpt_path", str(checkpoint_of(tmp_path)), "--sampler", "{steps: 3}", *SMALL])
 
 
 def test_checkpoint_round_trip_in_a_fresh_process(tmp_path, monkeypatch):

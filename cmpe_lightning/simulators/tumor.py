@@ -7,9 +7,12 @@ The rules follow the model as the reference ``tumor2d`` package behaves (summari
 ``docs/tumor-model.md``); the code is written from those rules, with the hot loops compiled by Numba
 (:mod:`.tumor_kernels`).
 
-Choices where the rules leave room: the ECM of an interval between events is produced by the cells present
-during it; a cell that finds no free site within 10 hops counts as not proliferating in the profile; the
-simulation stops at 480 h, the last output (the reference runs to 500 h, which changes no output).
+Choices where the rules leave room: the "lattice distance" ``d`` of the decision to stay proliferating is
+taken between the sites' integer lattice indices (before the jitter): with the jittered coordinates the
+spheroid grew about 8% faster than the reference's (see ``cmpe_lightning.benchmark.tumor_validation``);
+the ECM of an interval between events is produced by the cells present during it; a cell that finds no
+free site within 10 hops counts as not proliferating in the profile; the simulation stops at 480 h, the
+last output (the reference runs to 500 h, which changes no output).
 
 References:
     | Parallelization and High-Performance Computing Enables Automated Statistical Inference of
