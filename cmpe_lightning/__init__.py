@@ -1,32 +1,65 @@
 """cmpe_lightning: consistency model posterior estimation and its baselines, on PyTorch Lightning.
 
+The public names are exported lazily: ``import cmpe_lightning`` loads nothing heavy, and a name loads
+its own module on first use (so that importing a simulator loads neither Lightning nor scikit-learn,
+zuko or Numba).
+
 Example:
     >>> from cmpe_lightning import PosteriorEstimator  # doctest: +SKIP
     >>> est = PosteriorEstimator.load_from_checkpoint("last.ckpt")  # doctest: +SKIP
     >>> est.sample(x, num_samples=1000).shape  # doctest: +SKIP
-    torch.Size([batch, 1000, theta_dim])
+    torch.Size([batch, 1000, *theta_shape])
 """
 
-from .data import SimulationBankDataModule, SimulationDataModule
-from .estimators import (
-    ConsistencyPosteriorEstimator,
-    CouplingFlowPosteriorEstimator,
-    FlowMatchingPosteriorEstimator,
-    PosteriorEstimator,
-)
-from .simulators import BimodalGMM, InverseKinematics, Simulator, TumorSpheroid, TwoMoons
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
-__all__ = [
-    "PosteriorEstimator",
-    "ConsistencyPosteriorEstimator",
-    "CouplingFlowPosteriorEstimator",
-    "FlowMatchingPosteriorEstimator",
-    "SimulationDataModule",
-    "SimulationBankDataModule",
-    "Simulator",
-    "TwoMoons",
-    "BimodalGMM",
-    "InverseKinematics",
-    "TumorSpheroid",
-]
+
+# public name -> the module that defines it
+_EXPORTS = {
+    "PosteriorEstimator": "estimators",
+    "ConsistencyPosteriorEstimator": "estimators",
+    "CouplingFlowPosteriorEstimator": "estimators",
+    "FlowMatchingPosteriorEstimator": "estimators",
+    "SimulationDataModule": "data",
+    "SimulationBankDataModule": "data",
+    "Simulator": "simulators",
+    "TwoMoons": "tasks.two_moons",
+    "BimodalGMM": "tasks.gmm",
+    "InverseKinematics": "tasks.inverse_kinematics",
+    "TumorSpheroid": "tasks.tumor",
+    "simulate_tumor": "tasks.tumor",
+    "TumorPreprocessing": "tasks.tumor",
+    "TumorSummary": "tasks.tumor",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs; never executed
+    from .data import SimulationBankDataModule, SimulationDataModule
+    from .estimators import (
+        ConsistencyPosteriorEstimator,
+        CouplingFlowPosteriorEstimator,
+        FlowMatchingPosteriorEstimator,
+        PosteriorEstimator,
+    )
+    from .simulators import Simulator
+    from .tasks.gmm import BimodalGMM
+    from .tasks.inverse_kinematics import InverseKinematics
+    from .tasks.tumor import TumorPreprocessing, TumorSpheroid, TumorSummary, simulate_tumor
+    from .tasks.two_moons import TwoMoons

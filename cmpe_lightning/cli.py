@@ -8,8 +8,7 @@ from typing import Any
 import lightning.pytorch as pl
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
-from . import callbacks, data, estimators, networks, simulators  # noqa: F401  (make every class_path importable)
-from .callbacks import PosteriorSampleWriter
+from .callbacks import PosteriorMetrics, PosteriorSampleWriter
 from .estimators import PosteriorEstimator
 
 
@@ -24,6 +23,9 @@ class SaveFitConfig(SaveConfigCallback):
 class CMPECLI(LightningCLI):
     """LightningCLI that links the DataModule's shapes into the estimator and adds inference options.
 
+    The DataModule's ``theta_shape`` and ``x_shape`` become the estimator's; a config without a
+    :class:`~cmpe_lightning.callbacks.PosteriorMetrics` callback gets one with the default metrics.
+
     Extra arguments:
         ``--sampler``: keyword arguments of the estimator's ``sample`` used by test and predict, for
             example ``--sampler '{num_steps: 30}'``.
@@ -32,7 +34,7 @@ class CMPECLI(LightningCLI):
     """
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.link_arguments("data.theta_dim", "model.init_args.theta_dim", apply_on="instantiate")
+        parser.link_arguments("data.theta_shape", "model.init_args.theta_shape", apply_on="instantiate")
         parser.link_arguments("data.x_shape", "model.init_args.x_shape", apply_on="instantiate")
         parser.add_argument(
             "--sampler", type=dict[str, Any], default={},
@@ -42,14 +44,16 @@ class CMPECLI(LightningCLI):
 
     def after_instantiate_classes(self) -> None:
         set_sampler_options(self.model, dict(self._get(self.config, "sampler") or {}))
+        if not any(isinstance(callback, PosteriorMetrics) for callback in self.trainer.callbacks):
+            self.trainer.callbacks.append(PosteriorMetrics())
 
 
 def set_sampler_options(model: PosteriorEstimator, options: dict[str, Any]) -> None:
     """Makes ``options`` the keyword arguments of ``model.sample`` in test and predict, after checking their names."""
-    accepted = inspect.signature(model.standardized_sample).parameters
-    unknown = sorted(set(options) - set(accepted) - {"generator"})
+    accepted = {*inspect.signature(model.standardized_sample).parameters, "max_batch_size"} - {"context", "generator"}
+    unknown = sorted(set(options) - accepted)
     if unknown:
-        known = sorted(k for k in accepted if k not in ("context", "generator"))
+        known = sorted(accepted)
         raise ValueError(f"Unknown sampler option(s) {unknown} for {type(model).__name__}; expected some of {known}.")
     model.sampler_options = dict(options)
 

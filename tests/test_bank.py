@@ -66,7 +66,7 @@ def reference(tmp_path_factory):
 def test_bank_has_the_manifest_and_shapes(reference):
     manifest = read_manifest(reference)
     assert manifest["format"] == FORMAT
-    assert manifest["simulator"] == {"class_path": "cmpe_lightning.simulators.two_moons.TwoMoons",
+    assert manifest["simulator"] == {"class_path": "cmpe_lightning.tasks.two_moons.TwoMoons",
                                      "init_args": {"proposals_per_round": 100_000}}
     settings = [manifest[key] for key in ("seed", "num", "shard_size", "theta_dim")]
     assert settings == [SEED, NUM, SHARD_SIZE, 2]

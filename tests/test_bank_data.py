@@ -1,4 +1,5 @@
-"""Training on a simulation bank: reading, splitting, preprocessing, the tumor summary network, and a CLI fit."""
+"""Training on a simulation bank: reading, splitting, raw observations, the tumor's preprocessing and summary
+network (owned by the estimator), and a CLI fit."""
 
 from pathlib import Path
 
@@ -8,8 +9,9 @@ import torch
 
 from cmpe_lightning.bank import format as bank_format
 from cmpe_lightning.cli import run_cli
-from cmpe_lightning.data import SelectOutput, SimulationBankDataModule, TumorPreprocessing
-from cmpe_lightning.networks import TumorSummary
+from cmpe_lightning import ConsistencyPosteriorEstimator, PosteriorEstimator, TumorPreprocessing, TumorSummary
+from cmpe_lightning.data import SimulationBankDataModule
+from cmpe_lightning.networks import ConditionalMLP
 
 TUMOR_OUTPUTS = {"growth_curve": (20,), "extra_cellular_matrix_profile": (1000,), "proliferation_profile": (1000,)}
 
@@ -51,7 +53,7 @@ def test_splits_have_their_sizes_are_disjoint_and_reproducible(tmp_path):
     assert sorted(np.concatenate(list(splits.values()))) == list(range(100))
     assert all(np.array_equal(splits[name], bank_data(bank).run_indices[name]) for name in splits)
     assert not np.array_equal(bank_data(bank, seed=1).run_indices["val"], splits["val"])
-    theta, x = data.standardization_data()
+    theta, x = data.training_data()
     assert theta.shape == (85, 2) and x.shape == (85, 3) and x.dtype == torch.float32
     assert [b[1].shape for b in data.val_dataloader()] == [(8, 3), (2, 3)]
     # budgets are nested and leave validation and test unchanged
@@ -71,7 +73,7 @@ def test_failed_runs_are_dropped(tmp_path):
         data = bank_data(write_bank(tmp_path / "bank", failed=(3, 50, 77)))
     assert len(data.run_indices["train"]) == 82
     assert not set(np.concatenate(list(data.run_indices.values()))) & {3, 50, 77}
-    assert torch.isfinite(data.standardization_data()[1]).all()
+    assert torch.isfinite(data.training_data()[1]).all()
 
 
 def test_clear_errors_for_bad_banks(tmp_path):
@@ -82,8 +84,8 @@ def test_clear_errors_for_bad_banks(tmp_path):
         SimulationBankDataModule(tmp_path / "empty")
     with pytest.raises(FileNotFoundError, match=r"has no shards yet \(expected 4 shard_\*.npz files for 100 runs\)"):
         bank_data(write_bank(tmp_path / "unbuilt", skip_shards=range(4)))
-    with pytest.raises(ValueError, match=r"needs the output 'growth_curve', but there are only \['x'\]"):
-        SimulationBankDataModule(write_bank(tmp_path / "cheap"), preprocessing=TumorPreprocessing())
+    with pytest.raises(ValueError, match=r"has the outputs \['x'\]; outputs \['growth_curve'\] names others"):
+        SimulationBankDataModule(write_bank(tmp_path / "cheap"), outputs=["growth_curve"])
     with pytest.raises(ValueError, match=r"usable runs, too few for num_validation 10 \+ num_test 5 \+ 90 training"):
         bank_data(tmp_path / "cheap", num_simulations=90)
     bad = write_bank(tmp_path / "bad")
@@ -102,69 +104,82 @@ def tumor_bank(folder: Path, num=120) -> Path:
     return write_bank(folder, num=num, shard_size=50, outputs=TUMOR_OUTPUTS, theta_dim=7)
 
 
-def test_tumor_statistics_come_from_the_training_runs_only(tmp_path):
-    bank = tumor_bank(tmp_path / "tumor")
-    data = bank_data(bank, preprocessing=TumorPreprocessing(profile_bins=50))
-    assert data.x_shape == (170,) and data.theta_dim == 7
-    train_x = data.standardization_data()[1].double()
-    test_x = data.dataset("test").tensors[1].double()
-
-    def channel_moments(x):  # growth curve, matrix, proliferation, position
-        channels = [x[:, :20].flatten(), *x[:, 20:].reshape(len(x), 50, 3).permute(2, 0, 1).flatten(1)]
-        return torch.stack([c.mean() for c in channels]), torch.stack([c.std(unbiased=False) for c in channels])
-
-    means, stds = channel_moments(train_x)
-    assert torch.allclose(means, torch.zeros(4).double(), atol=1e-5) and torch.allclose(stds, torch.ones(4).double())
-    means, stds = channel_moments(test_x)
-    assert ((means[:3].abs() > 1e-3) & ((stds[:3] - 1).abs() > 1e-3)).any()  # the test runs are not exactly standardized
-    shards = [bank_format.read_shard(bank, s) for s in range(3)]
+def test_a_bank_with_named_outputs_yields_them_raw(tmp_path):
+    data = bank_data(tumor_bank(tmp_path / "tumor"))
+    assert data.x_shape == TUMOR_OUTPUTS and data.theta_shape == (7,)
+    theta, x = data.training_data()
+    shards = [bank_format.read_shard(tmp_path / "tumor", s) for s in range(3)]
     growth = np.concatenate([s["growth_curve"] for s in shards])[data.run_indices["train"]]
-    assert np.isclose(data.preprocessing.growth_mean, growth.mean())
+    assert theta.shape == (105, 7) and torch.equal(x["growth_curve"], torch.from_numpy(growth).float())
+    test = next(iter(data.test_dataloader()))
+    assert set(test) == {"theta", "x"} and test["x"]["proliferation_profile"].shape == (5, 1000)
+    only_growth = bank_data(tmp_path / "tumor", outputs="growth_curve")
+    assert only_growth.x_shape == (20,) and only_growth.training_data()[1].shape == (105, 20)
+
+
+def estimator_for(data: SimulationBankDataModule, profile_bins: int = 50) -> ConsistencyPosteriorEstimator:
+    """A small tumor estimator fitted on the bank's training runs, as at the start of ``fit``."""
+    est = ConsistencyPosteriorEstimator(
+        data.theta_shape, data.x_shape, backbone=lambda s, c: ConditionalMLP(s, c, width=16, num_blocks=1),
+        summary_network=TumorSummary(out_features=8, recurrent_width=8, conv_channels=8),
+        preprocessing=TumorPreprocessing(profile_bins=profile_bins),
+    )
+    theta, x = data.training_data()
+    est.theta_standardizer.fit(theta)
+    est.preprocessing.fit(x)
+    return est
+
+
+def test_tumor_statistics_come_from_the_training_runs_only(tmp_path):
+    data = bank_data(tumor_bank(tmp_path / "tumor"))
+    preprocessing = estimator_for(data).preprocessing
+    train, test = preprocessing(data.training_data()[1]), preprocessing(data.dataset("test").tensors["x"])
+
+    def channel_moments(inputs):  # growth curve, matrix, proliferation, position
+        channels = [inputs["growth_curve"].flatten(), *inputs["profiles"].double().transpose(0, 1).flatten(1)]
+        return torch.stack([c.double().mean() for c in channels]), torch.stack([c.double().std(unbiased=False) for c in channels])
+
+    assert train["growth_curve"].shape == (105, 20, 1) and train["profiles"].shape == (105, 3, 50)
+    means, stds = channel_moments(train)
+    assert torch.allclose(means, torch.zeros(4).double(), atol=1e-5) and torch.allclose(stds, torch.ones(4).double(), atol=1e-5)
+    means, stds = channel_moments(test)
+    assert ((means[:3].abs() > 1e-3) & ((stds[:3] - 1).abs() > 1e-3)).any()  # the test runs are not exactly standardized
     # the position channel holds the bin index, standardized
-    assert torch.allclose(test_x[0, 22::3], train_x[0, 22::3]) and (test_x[0, 22::3].diff() > 0).all()
-
-
-def test_checkpointed_statistics_are_used_for_the_test_set(tmp_path):
-    bank = tumor_bank(tmp_path / "tumor")
-    trained = bank_data(bank, preprocessing=TumorPreprocessing(profile_bins=50))
-    trained.standardization_data()
-    torch.save(trained.state_dict(), tmp_path / "state.pt")
-    state = torch.load(tmp_path / "state.pt", weights_only=True)
-    # a smaller budget would fit other statistics; the restored ones replace them, even after a first use
-    tested = bank_data(bank, preprocessing=TumorPreprocessing(profile_bins=50), num_simulations=30)
-    assert not torch.equal(tested.dataset("test").tensors[1], trained.dataset("test").tensors[1])
-    tested.load_state_dict(state)
-    assert torch.equal(tested.dataset("test").tensors[1], trained.dataset("test").tensors[1])
-    with pytest.raises(ValueError, match="fitted with profile_bins=50, but this is TumorPreprocessing\\(profile_bins=60\\)"):
-        TumorPreprocessing(profile_bins=60).load_state_dict(state["preprocessing"])
+    assert torch.equal(test["profiles"][0, 2], train["profiles"][0, 2]) and (test["profiles"][0, 2].diff() > 0).all()
 
 
 def test_preprocessing_shape_errors():
-    with pytest.raises(ValueError, match=r"'proliferation_profile' of shape \(bins,\) with bins >= 300, got \(200,\)"):
-        TumorPreprocessing().x_shape({**TUMOR_OUTPUTS, "proliferation_profile": (200,)})
-    with pytest.raises(ValueError, match=r"needs the output 'x', but there are only \['y'\]"):
-        SelectOutput()({"y": np.zeros((2, 3))})
-    with pytest.raises(RuntimeError, match="is not fitted"):
-        TumorPreprocessing()({name: np.zeros((2, *shape)) for name, shape in TUMOR_OUTPUTS.items()})
+    raw = {name: torch.zeros(2, *shape) for name, shape in TUMOR_OUTPUTS.items()}
+    with pytest.raises(ValueError, match=r"'proliferation_profile' of shape \(batch, bins\) with bins >= 300, got \(2, 200\)"):
+        TumorPreprocessing()({**raw, "proliferation_profile": torch.zeros(2, 200)})
+    with pytest.raises(ValueError, match=r"needs the output 'growth_curve', got only \['x'\]"):
+        TumorPreprocessing()({"x": torch.zeros(2, 3)})
+    with pytest.raises(ValueError, match="need a preprocessing module"):
+        ConsistencyPosteriorEstimator(7, TUMOR_OUTPUTS)
 
 
-def test_predict_reads_preprocessed_observations(tmp_path):
+def test_predict_reads_raw_observations(tmp_path):
     data = SimulationBankDataModule(write_bank(tmp_path / "bank"), observations=str(tmp_path / "obs.npy"))
     np.save(tmp_path / "obs.npy", np.ones((3, 3), dtype=np.float32))
     data.setup("predict")
-    (index, x), = list(data.predict_dataloader())
-    assert index.tolist() == [0, 1, 2] and x.shape == (3, 3)
+    (batch,) = list(data.predict_dataloader())
+    assert batch["index"].tolist() == [0, 1, 2] and batch["x"].shape == (3, 3)
+    tumor = SimulationBankDataModule(tumor_bank(tmp_path / "tumor"), observations=str(tmp_path / "obs.npz"))
+    np.savez(tmp_path / "obs.npz", **{name: np.ones((2, *shape)) for name, shape in TUMOR_OUTPUTS.items()})
+    tumor.setup("predict")
+    (batch,) = list(tumor.predict_dataloader())
+    assert {name: tuple(part.shape) for name, part in batch["x"].items()} == {k: (2, *v) for k, v in TUMOR_OUTPUTS.items()}
 
 
 # ------------------------------------------------------------------------------------------------ network
 def test_tumor_summary_shape_gradients_and_errors():
-    net = TumorSummary(profile_bins=50, out_features=32, recurrent_width=16, conv_channels=8)
-    out = net(torch.randn(4, 170))
+    net = TumorSummary(out_features=32, recurrent_width=16, conv_channels=8)
+    out = net({"growth_curve": torch.randn(4, 20, 1), "profiles": torch.randn(4, 3, 50)})
     assert out.shape == (4, 32)
     out.square().sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
-    with pytest.raises(ValueError, match=r"expects x of shape \(batch, 170\) = 20 growth-curve days \+ 50 profile"):
-        net(torch.randn(4, 920))
+    with pytest.raises(ValueError, match=r"expects \{growth_curve: \(batch, days, 1\), profiles: \(batch, 3, bins\)\}"):
+        net({"growth_curve": torch.randn(4, 20)})
 
 
 # ------------------------------------------------------------------------------------------------ the CLI
@@ -183,19 +198,18 @@ model:
   class_path: cmpe_lightning.ConsistencyPosteriorEstimator
   init_args:
     backbone:
-      class_path: cmpe_lightning.networks.ResidualMLP
+      class_path: cmpe_lightning.networks.ConditionalMLP
       init_args: {width: 32, num_blocks: 1}
+    preprocessing:
+      class_path: cmpe_lightning.TumorPreprocessing
+      init_args: {profile_bins: 300}
     summary_network:
-      class_path: cmpe_lightning.networks.TumorSummary
-      init_args: {profile_bins: 300, out_features: 32}
-    x_standardization: none
+      class_path: cmpe_lightning.TumorSummary
+      init_args: {out_features: 32}
 data:
   class_path: cmpe_lightning.data.SimulationBankDataModule
   init_args:
     path: BANK
-    preprocessing:
-      class_path: cmpe_lightning.data.TumorPreprocessing
-      init_args: {profile_bins: 300}
     num_validation: 32
     num_test: 16
     batch_size: 32
@@ -207,8 +221,18 @@ def test_cli_fits_consistency_model_on_a_tumor_bank(tmp_path, monkeypatch):
     bank = tumor_bank(tmp_path / "tumor", num=150)
     (tmp_path / "tumor.yaml").write_text(TUMOR_CONFIG.replace("BANK", str(bank)))
     fit = run_cli(["fit", "--config", "tumor.yaml"])
-    assert fit.trainer.global_step == 3 and fit.model.x_shape == (920,)
+    assert fit.trainer.global_step == 3 and fit.model.x_shape == TUMOR_OUTPUTS
     assert torch.isfinite(fit.trainer.callback_metrics["val/loss"])
     fit.trainer.save_checkpoint(tmp_path / "last.ckpt")
-    checkpoint = torch.load(tmp_path / "last.ckpt", weights_only=True)
-    assert checkpoint["SimulationBankDataModule"]["preprocessing"]["profile_bins"] == 300
+    # the preprocessing's statistics travel in the estimator's checkpoint, fitted on the training runs
+    state = torch.load(tmp_path / "last.ckpt", weights_only=True)["state_dict"]
+    growth = fit.datamodule.training_data()[1]["growth_curve"].double()
+    assert torch.isclose(state["preprocessing.growth_mean"].double(), growth.mean())
+    # a raw observation, read straight from the shard, gives the same draws from the loaded checkpoint
+    loaded = PosteriorEstimator.load_from_checkpoint(tmp_path / "last.ckpt")
+    run = int(fit.datamodule.run_indices["test"][0])
+    shard = bank_format.read_shard(bank, run // 50)
+    raw = {name: torch.from_numpy(shard[name][run % 50][None]).float() for name in TUMOR_OUTPUTS}
+    bank_x = {name: part[:1] for name, part in fit.datamodule.dataset("test").tensors["x"].items()}
+    expected = fit.model.sample(bank_x, 20, generator=torch.Generator().manual_seed(0), num_steps=2)
+    assert torch.equal(loaded.sample(raw, 20, generator=torch.Generator().manual_seed(0), num_steps=2), expected)

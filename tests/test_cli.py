@@ -44,8 +44,9 @@ def test_config_fit_test_predict(config, tmp_path, monkeypatch):
     checkpoint = checkpoint_of(tmp_path)
 
     tested = run_cli(["test", "--config", config, "--ckpt_path", str(checkpoint), *SMALL, *SMALL_DATA])
-    c2st = float(tested.trainer.callback_metrics["test/c2st"])
-    assert 0.5 <= c2st <= 1.0 and tested.trainer.callback_metrics["test/ms_per_1000_draws"] > 0
+    metrics = tested.trainer.callback_metrics
+    assert 0.5 <= float(metrics["test/c2st"]) <= 1.0 and metrics["test/ms_per_1000_draws"] > 0
+    assert 0 < float(metrics["test/normalized_rmse"]) < 10 and metrics["test/network_evaluations"] >= 1
 
     x = fit.datamodule.simulator.sample_joint(3, torch.Generator().manual_seed(0))[1]
     np.save(tmp_path / "obs.npy", x.numpy())
@@ -54,13 +55,13 @@ def test_config_fit_test_predict(config, tmp_path, monkeypatch):
           "--data.init_args.observations", "obs.npy", "--predictions.path", "samples.npz",
           "--predictions.num_samples", "20", *sampler])
     result = np.load(tmp_path / "samples.npz")
-    assert result["samples"].shape == (3, 20, fit.model.theta_dim)
+    assert result["samples"].shape == (3, 20, *fit.model.theta_shape)
     np.testing.assert_allclose(result["observations"], x.numpy())
 
 
 def test_tumor_config_fit_test_predict_on_a_small_bank(tmp_path, monkeypatch):
     from cmpe_lightning.bank.writer import build_bank
-    from cmpe_lightning.simulators.tumor import TumorSpheroid
+    from cmpe_lightning import TumorSpheroid
 
     monkeypatch.chdir(tmp_path)
     build_bank(TumorSpheroid(max_wall_time_s=60), "banks/tumor", num=120, shard_size=60, progress=False)
@@ -74,12 +75,15 @@ def test_tumor_config_fit_test_predict_on_a_small_bank(tmp_path, monkeypatch):
                       "--sampler", "{num_steps: 2}"])
     assert 0 < float(tested.trainer.callback_metrics["test/normalized_rmse"]) < 10
 
-    x = fit.datamodule.dataset("test").tensors[1][:3]  # observations are preprocessed like the bank's runs
-    np.save(tmp_path / "obs.npy", x.numpy())
+    # raw observations, as the simulator gives them: one array per named output
+    x = {name: part[:3].numpy() for name, part in fit.datamodule.dataset("test").tensors["x"].items()}
+    np.savez(tmp_path / "obs.npz", **x)
     main(["predict", "--config", TUMOR_CONFIG, "--ckpt_path", str(checkpoint), *SMALL,
-          "--data.init_args.observations", "obs.npy", "--predictions.path", "samples.npz",
+          "--data.init_args.observations", "obs.npz", "--predictions.path", "samples.npz",
           "--predictions.num_samples", "20"])
-    assert np.load(tmp_path / "samples.npz")["samples"].shape == (3, 20, 7)
+    result = np.load(tmp_path / "samples.npz")
+    assert result["samples"].shape == (3, 20, 7)
+    np.testing.assert_array_equal(result["observations.growth_curve"], x["growth_curve"])
 
 
 def test_sampler_sweep_reuses_one_test_set(tmp_path, monkeypatch):

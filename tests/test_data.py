@@ -57,12 +57,12 @@ def test_fixed_budget_and_evaluation_sets_depend_only_on_the_seed():
     a, b = (SimulationDataModule(TwoMoons(), num_simulations=100, num_validation=10, seed=4) for _ in range(2))
     for dm in (a, b):
         dm.setup("fit")
-    assert all(torch.equal(u, v) for u, v in zip(a.standardization_data(), b.standardization_data()))
+    assert all(torch.equal(u, v) for u, v in zip(a.training_data(), b.training_data()))
     assert torch.equal(next(iter(a.val_dataloader()))[1], next(iter(b.val_dataloader()))[1])
     c = SimulationDataModule(TwoMoons(), num_simulations=100, num_validation=10, seed=5)
     c.setup("fit")
-    assert not torch.equal(a.standardization_data()[1], c.standardization_data()[1])
-    assert a.theta_dim == 2 and a.x_shape == (2,)
+    assert not torch.equal(a.training_data()[1], c.training_data()[1])
+    assert a.theta_shape == (2,) and a.x_shape == (2,)
 
 
 def test_fixed_budget_reshuffles_every_epoch():
@@ -105,7 +105,7 @@ def test_bad_observation_files_are_reported(tmp_path):
         load_observations(bad_shape, (2,))
     nan = tmp_path / "nan.pt"
     torch.save(torch.tensor([[0.0, float("nan")], [1.0, 2.0]]), nan)
-    with pytest.raises(ValueError, match=r"nan.pt' \(shape \(2, 2\)\) contain NaN or inf in rows \[0\]"):
+    with pytest.raises(ValueError, match=r"nan.pt' contain NaN or inf in rows \[0\]"):
         load_observations(nan, (2,))
     garbage = tmp_path / "garbage.npy"
     garbage.write_text("not an array")
@@ -116,3 +116,35 @@ def test_bad_observation_files_are_reported(tmp_path):
         load_observations(tmp_path / "obs.txt", (2,))
     with pytest.raises(FileNotFoundError, match="missing.pt"):
         load_observations(tmp_path / "missing.pt", (2,))
+
+
+def test_observations_of_named_parts(tmp_path):
+    import numpy as np
+
+    shape = {"curve": (4,), "image": (2, 3)}
+    parts = {"curve": np.random.rand(5, 4), "image": np.random.rand(5, 2, 3)}
+    np.savez(tmp_path / "obs.npz", **parts)
+    torch.save({"observations": {k: torch.from_numpy(v) for k, v in parts.items()}}, tmp_path / "obs.pt")
+    for name in ("obs.npz", "obs.pt"):
+        x = load_observations(tmp_path / name, shape)
+        assert all(torch.allclose(x[k], torch.from_numpy(v).float()) for k, v in parts.items())
+    with pytest.raises(ValueError, match=r"must hold the parts \['curve', 'image'\], found \['curve'\]"):
+        np.savez(tmp_path / "part.npz", curve=parts["curve"])
+        load_observations(tmp_path / "part.npz", shape)
+    with pytest.raises(ValueError, match=r"have shape \(5, 3\); expected \{curve: \(n, 4\), image: \(n, 2, 3\)\} \(part 'curve'\)"):
+        np.savez(tmp_path / "short.npz", curve=np.zeros((5, 3)), image=parts["image"])
+        load_observations(tmp_path / "short.npz", shape)
+    with pytest.raises(ValueError, match="without the key 'observations'"):
+        torch.save({"x": torch.zeros(2, 4)}, tmp_path / "keyless.pt")
+        load_observations(tmp_path / "keyless.pt", (4,))
+
+
+def test_a_simulator_without_reference_posterior_gives_a_test_set_without_one():
+    class NoReference(TwoMoons):
+        def sample_reference_posterior(self, x, num_samples, generator):
+            raise NotImplementedError
+
+    dm = SimulationDataModule(NoReference(), num_test_observations=3)
+    dm.setup("test")
+    batch = next(iter(dm.test_dataloader()))
+    assert set(batch) == {"theta", "x"} and batch["x"].shape == (1, 2)

@@ -14,7 +14,7 @@ import sys
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 
-from ..simulators import Simulator
+from ..simulators.base import Simulator
 from .format import num_shards
 from .writer import BankMismatchError, build_bank, check_settings, parse_shard_range
 

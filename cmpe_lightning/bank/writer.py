@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..data.seeding import BANK, derived_generator
-from ..simulators import Simulator
+from ..utils.seeding import BANK, derived_generator
+from ..simulators.base import Simulator
 from .format import (
     FORMAT, MANIFEST, RUN_FIELDS, num_shards, read_manifest, shard_path, shard_runs, write_manifest, write_shard,
 )
@@ -86,7 +86,7 @@ def describe_simulator(simulator: Simulator, init_args: dict[str, Any] | None = 
     Example:
         >>> from cmpe_lightning import TwoMoons
         >>> describe_simulator(TwoMoons())
-        {'class_path': 'cmpe_lightning.simulators.two_moons.TwoMoons', 'init_args': {'proposals_per_round': 100000}}
+        {'class_path': 'cmpe_lightning.tasks.two_moons.TwoMoons', 'init_args': {'proposals_per_round': 100000}}
     """
     cls = type(simulator)
     if init_args is None:

@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 from ..estimators import PosteriorEstimator
-from ..estimators.base import synchronize
+from ..networks.preconditioning import Preconditioner
+from ..utils.modes import synchronize
 
 
 def best_seconds(fn: Callable[[], object], device: torch.device, repeats: int = 7) -> float:
@@ -56,16 +57,22 @@ def main(argv: list[str] | None = None) -> None:
 
     device = torch.device(args.device)
     est = PosteriorEstimator.load_from_checkpoint(args.checkpoint, map_location=device).eval()
-    x = torch.zeros(1, *est.x_shape, device=device)
-    net_input = torch.randn(args.draws, est.theta_dim + est.summary_dim + 1, device=device)
-    flops_per_draw = linear_flops(est.network)
+    x = {name: torch.zeros(1, *shape, device=device) for name, shape in est.x_shape.items()} if isinstance(
+        est.x_shape, dict) else torch.zeros(1, *est.x_shape, device=device)
+    backbones = [m.network for m in est.modules() if isinstance(m, Preconditioner)]
+    if not backbones:
+        parser.error(f"{type(est).__name__} has no backbone behind a preconditioner (a coupling flow?): nothing to compare.")
+    network = backbones[0]
+    inputs = (torch.randn(args.draws, *est.theta_shape, device=device), torch.rand(args.draws, device=device),
+              torch.randn(args.draws, est.summary_dim, device=device))
+    flops_per_draw = linear_flops(network)
     peak = matmul_flops_per_second(device)
     print(f"device {device}, torch threads {torch.get_num_threads()}, matmul {peak / 1e9:.1f} GFLOP/s,"
           f" backbone {flops_per_draw / 1e6:.3f} MFLOP per draw and step")
     print("| K | ms per 1000 draws | K bare passes (ms per 1000) | sampler / bare | arithmetic limit (ms) | ratio to limit |")
     print("|---|---|---|---|---|---|")
     with torch.no_grad():
-        bare_one = best_seconds(lambda: est.network(net_input), device)
+        bare_one = best_seconds(lambda: network(*inputs), device)
         for k in args.steps:
             sampler = best_seconds(lambda: est.sample(x, args.draws, num_steps=k), device)
             bare = k * bare_one

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..simulators.tumor import REFERENCE_LOG10_THETA, simulate_tumor
+from ..tasks.tumor import REFERENCE_LOG10_THETA, simulate_tumor
 
 PROFILES = ("extra_cellular_matrix_profile", "proliferation_profile")
 SEED_OFFSET = 10_000  # our seeds differ from any seed a reference file could share by chance

@@ -1,7 +1,8 @@
-"""Lightning callbacks: prediction writer, training speed and the posterior plot of the test."""
+"""Lightning callbacks: test metrics, the posterior plot, the prediction writer and training speed."""
 
+from .posterior_metrics import PosteriorMetrics
 from .posterior_plot import PosteriorPlot
 from .prediction_writer import PosteriorSampleWriter
 from .throughput import TrainingSpeed
 
-__all__ = ["PosteriorSampleWriter", "TrainingSpeed", "PosteriorPlot"]
+__all__ = ["PosteriorMetrics", "PosteriorSampleWriter", "TrainingSpeed", "PosteriorPlot"]

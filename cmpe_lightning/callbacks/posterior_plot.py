@@ -37,12 +37,14 @@ class PosteriorPlot(pl.Callback):
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         if outputs is None or len(self._panels) >= self.num_observations:
             return
-        references = outputs.get("reference", [None] * len(outputs["theta"]))  # banks have no reference
+        references = outputs.get("reference")
+        if references is None:  # banks and some simulators have no reference
+            references = [None] * len(outputs["theta"])
         for theta, samples, reference in zip(outputs["theta"], outputs["samples"], references):
             if len(self._panels) < self.num_observations:
                 self._panels.append(
-                    {"theta": theta.cpu(), "samples": samples[: self.num_points].cpu(),
-                     "reference": None if reference is None else reference[: self.num_points].cpu()}
+                    {"theta": theta.flatten().cpu(), "samples": samples[: self.num_points].flatten(1).cpu(),
+                     "reference": None if reference is None else reference[: self.num_points].flatten(1).cpu()}
                 )
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -10,12 +10,23 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
+from ..utils.structure import map_structure
+
+
+def concatenate(parts: list[Any]) -> Any:
+    """Concatenates batches of tensors, or of dicts of tensors, on the CPU."""
+    if isinstance(parts[0], dict):
+        return {key: torch.cat([p[key].cpu() for p in parts]) for key in parts[0]}
+    return torch.cat([p.cpu() for p in parts])
+
 
 class PosteriorSampleWriter(BasePredictionWriter):
     """Collects the samples of every prediction batch and writes them, with their observations, to ``path``.
 
     ``.pt`` files hold a dict of tensors, ``.npz`` files the same arrays: ``observations`` ``(n, *x_shape)``
-    and ``samples`` ``(n, num_samples, theta_dim)``, in the order of the observation file (also under DDP).
+    and ``samples`` ``(n, num_samples, *theta_shape)``, in the order of the observation file (also under DDP).
+    Observations made of named parts are a dict ``observations`` in ``.pt`` files and arrays
+    ``observations.<name>`` in ``.npz`` files.
 
     Args:
         path: output file (``.pt`` or ``.npz``).
@@ -42,22 +53,25 @@ class PosteriorSampleWriter(BasePredictionWriter):
     def write_on_epoch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, predictions: Any, batch_indices: Any
     ) -> None:
-        local = {key: torch.cat([p[key].cpu() for p in predictions]) for key in ("index", "observations", "samples")}
+        local = {key: concatenate([p[key] for p in predictions]) for key in ("index", "observations", "samples")}
         parts = [local]
         if trainer.world_size > 1:
             parts = [None] * trainer.world_size
             torch.distributed.all_gather_object(parts, local)
         if not trainer.is_global_zero:
             return
-        merged = {key: torch.cat([p[key] for p in parts]) for key in local}
+        merged = {key: concatenate([p[key] for p in parts]) for key in local}
         # DistributedSampler pads with repeated observations: keep the first copy of each index, in order
         order = torch.argsort(merged["index"], stable=True)
         index = merged["index"][order]
         keep = order[torch.cat([torch.tensor([True]), index[1:] != index[:-1]])]
-        result = {"observations": merged["observations"][keep], "samples": merged["samples"][keep]}
+        result = {key: map_structure(lambda t: t[keep], merged[key]) for key in ("observations", "samples")}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.suffix == ".npz":
-            np.savez(self.path, **{k: v.numpy() for k, v in result.items()})
+            observations = result["observations"]
+            arrays = {f"observations.{name}": part for name, part in observations.items()} if isinstance(
+                observations, dict) else {"observations": observations}
+            np.savez(self.path, samples=result["samples"].numpy(), **{k: v.numpy() for k, v in arrays.items()})
         else:
             torch.save(result, self.path)
         print(f"Wrote {tuple(result['samples'].shape)} posterior samples to {self.path}")

@@ -1,17 +1,8 @@
-"""LightningDataModules and datasets."""
+"""LightningDataModules and datasets: online or fixed-budget simulation, and simulation banks on disk."""
 
 from .bank import SimulationBankDataModule
 from .observations import load_observations
 from .online import OnlineSimulationDataset
-from .preprocessing import Preprocessing, SelectOutput, TumorPreprocessing
 from .simulation import SimulationDataModule
 
-__all__ = [
-    "SimulationDataModule",
-    "SimulationBankDataModule",
-    "Preprocessing",
-    "SelectOutput",
-    "TumorPreprocessing",
-    "OnlineSimulationDataset",
-    "load_observations",
-]
+__all__ = ["SimulationDataModule", "SimulationBankDataModule", "OnlineSimulationDataset", "load_observations"]

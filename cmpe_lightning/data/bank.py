@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import Any
-
 import lightning.pytorch as pl
 import numpy as np
 import torch
@@ -13,10 +11,11 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from ..bank import format as bank_format
+from ..utils.seeding import SPLIT, derived_generator
+from ..utils.structure import Batch
 from .observations import prediction_dataset
-from .preprocessing import Preprocessing, SelectOutput
-from .seeding import SPLIT, derived_generator
 from .tensors import TensorBatchDataset, batch_loader
+
 
 class SimulationBankDataModule(pl.LightningDataModule):
     """Training, validation, test and prediction data from the runs stored in a simulation bank.
@@ -28,21 +27,24 @@ class SimulationBankDataModule(pl.LightningDataModule):
     present; smaller budgets are subsets of larger ones; and runs added later (shards that were still
     missing) never move a training run into validation or test.
 
-    The ``preprocessing`` turns the runs' named outputs into ``x``; it is fitted on the training runs only
-    and its statistics are saved in checkpoints, so that test and prediction use the training statistics.
-    Test batches are ``(theta, x)`` pairs: a bank has no reference posterior. Prediction reads already
-    preprocessed observations ``(n, *x_shape)`` from the file ``observations`` and needs only the bank's
-    manifest. All runs are held in memory.
+    Observations are the runs' raw outputs, as the simulator returns them: the tensor of one output, or a
+    dict of the named ``outputs``. Turning them into the summary network's input is the estimator's job
+    (its ``preprocessing``, fitted on :meth:`training_data` and saved in its checkpoint), so that test,
+    predict and ``load_from_checkpoint(path).sample(x)`` all take raw observations. Training and validation
+    batches are ``(theta, x)``, test batches ``{theta, x}`` (a bank has no reference posterior), prediction
+    batches ``{index, x}`` of the observations in the file ``observations`` (which needs only the bank's
+    manifest). All runs are held in memory.
 
     Args:
         path: the bank's folder (``bank.json`` and ``shard_*.npz``).
-        preprocessing: turns the outputs into ``x``; ``None`` uses the output ``x`` as it is
-            (:class:`~cmpe_lightning.data.SelectOutput`), as in the banks of the cheap simulators.
+        outputs: which outputs make an observation: one name (``x`` is that tensor), a list of names (``x``
+            is a dict of them), or ``None``: all of them (the tensor ``x`` where that is the only output,
+            as in the banks of the cheap simulators).
         batch_size: training and validation batch size (per process).
         num_validation: validation runs.
         num_test: test runs.
         num_simulations: training budget; ``None`` trains on all runs not in validation or test.
-        observations: a ``.pt``, ``.npy`` or ``.csv`` file of preprocessed observations for ``predict``.
+        observations: a file of raw observations for ``predict`` (see :func:`~cmpe_lightning.data.load_observations`).
         predict_batch_size: observations per test and prediction batch.
         num_workers: DataLoader worker processes for training.
         seed: the seed of the split.
@@ -53,15 +55,13 @@ class SimulationBankDataModule(pl.LightningDataModule):
           class_path: cmpe_lightning.data.SimulationBankDataModule
           init_args:
             path: banks/tumor
-            preprocessing:
-              class_path: cmpe_lightning.data.TumorPreprocessing
-              init_args: {profile_bins: 300}
+            outputs: [growth_curve, extra_cellular_matrix_profile, proliferation_profile]
     """
 
     def __init__(
         self,
         path: str | os.PathLike,
-        preprocessing: Preprocessing | None = None,
+        outputs: str | list[str] | None = None,
         batch_size: int = 64,
         num_validation: int = 1024,
         num_test: int = 100,
@@ -78,23 +78,32 @@ class SimulationBankDataModule(pl.LightningDataModule):
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value}.")
         self.path, self.seed = str(path), seed
-        self.preprocessing = preprocessing if preprocessing is not None else SelectOutput()
         self.batch_size, self.num_validation, self.num_test = batch_size, num_validation, num_test
         self.num_simulations, self.observations = num_simulations, observations
         self.predict_batch_size, self.num_workers = predict_batch_size, num_workers
         self.manifest = bank_format.read_manifest(self.path)
         self.output_shapes = {name: tuple(shape) for name, shape in self.manifest["outputs"].items()}
         self.theta_dim = int(self.manifest["theta_dim"])
-        try:
-            self.x_shape = tuple(self.preprocessing.x_shape(self.output_shapes))
-        except ValueError as error:
-            raise ValueError(f"Simulation bank {self.path!r} does not fit its preprocessing: {error}") from error
+        self.theta_shape = (self.theta_dim,)
+        self.outputs = self._select(outputs)
+        self.x_shape = self.output_shapes[self.outputs] if isinstance(self.outputs, str) else {
+            name: self.output_shapes[name] for name in self.outputs}
         # the global run numbers of each split, once the bank is read
         self.run_indices: dict[str, np.ndarray] = {}
-        self._runs: dict[str, tuple[Tensor, dict[str, np.ndarray]]] = {}  # split -> (theta, raw outputs)
         self._datasets: dict[str, TensorBatchDataset] = {}
-        # True once the preprocessing is fitted on this bank's training runs or restored from a checkpoint
-        self._preprocessing_ready = False
+
+    def _select(self, outputs: str | list[str] | None) -> str | list[str]:
+        """The outputs that make ``x``, checked against the manifest."""
+        if outputs is None:
+            return "x" if list(self.output_shapes) == ["x"] else list(self.output_shapes)
+        names = [outputs] if isinstance(outputs, str) else list(outputs)
+        unknown = [name for name in names if name not in self.output_shapes]
+        if unknown or not names:
+            raise ValueError(
+                f"Simulation bank {self.path!r} has the outputs {sorted(self.output_shapes)}; outputs {outputs!r}"
+                " names others (or none)."
+            )
+        return outputs if isinstance(outputs, str) else names
 
     # ------------------------------------------------------------------------------------------ reading
     def read_shard(self, shard: int) -> dict[str, np.ndarray]:
@@ -165,28 +174,30 @@ class SimulationBankDataModule(pl.LightningDataModule):
 
     # --------------------------------------------------------------------------------------------- sets
     def setup(self, stage: str) -> None:
-        if stage in ("fit", "validate", "test") and not self._runs:
+        if stage in ("fit", "validate", "test") and "train" not in self._datasets:
             runs = self.read_runs()
-            for name, positions in self.split(runs["index"]).items():
-                self.run_indices[name] = runs["index"][positions]
-                outputs = {output: runs[output][positions] for output in self.output_shapes}
-                self._runs[name] = (torch.from_numpy(runs["theta"][positions]).float(), outputs)
+            for split, positions in self.split(runs["index"]).items():
+                self.run_indices[split] = runs["index"][positions]
+                theta = torch.from_numpy(runs["theta"][positions]).float()
+                x = self.observations_of(runs, positions)
+                self._datasets[split] = TensorBatchDataset({"theta": theta, "x": x} if split == "test" else (theta, x))
         if stage == "predict":
             self._datasets["predict"] = prediction_dataset(self.observations, self.x_shape)
 
+    def observations_of(self, runs: dict[str, np.ndarray], positions: np.ndarray) -> Batch:
+        """The raw observations ``x`` of the runs at ``positions``, as float32 tensors."""
+        def part(name: str) -> Tensor:
+            return torch.from_numpy(np.ascontiguousarray(runs[name][positions], dtype=np.float32))
+
+        return part(self.outputs) if isinstance(self.outputs, str) else {name: part(name) for name in self.outputs}
+
     def dataset(self, split: str) -> TensorBatchDataset:
-        """The preprocessed pairs ``(theta, x)`` of ``split``; built on first use, after any checkpoint is restored."""
-        if split not in self._datasets:
-            self.setup("fit")
-            if not self._preprocessing_ready:
-                self.preprocessing.fit(self._runs["train"][1])
-                self._preprocessing_ready = True
-            theta, outputs = self._runs[split]
-            self._datasets[split] = TensorBatchDataset(theta, self.preprocessing(outputs))
+        """The runs of ``split``: pairs ``(theta, x)``, or ``{theta, x}`` for ``test``."""
+        self.setup("fit")
         return self._datasets[split]
 
-    def standardization_data(self) -> tuple[Tensor, Tensor]:
-        """The training pairs ``(theta, x)``, for the estimator's own standardization."""
+    def training_data(self) -> tuple[Tensor, Batch]:
+        """The training pairs ``(theta, x)``, for the estimator's standardization and preprocessing."""
         return self.dataset("train").tensors
 
     # ------------------------------------------------------------------------------------------- loaders
@@ -204,14 +215,3 @@ class SimulationBankDataModule(pl.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return batch_loader(self._datasets["predict"], self.predict_batch_size)
-
-    # ------------------------------------------------------------------------------------------- resume
-    def state_dict(self) -> dict[str, Any]:
-        return {"preprocessing": self.preprocessing.state_dict()} if self._preprocessing_ready else {}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        if "preprocessing" in state_dict:
-            self.preprocessing.load_state_dict(state_dict["preprocessing"])
-            self._preprocessing_ready = True
-            # Lightning restores checkpoints after setup: rebuild the sets with the restored statistics
-            self._datasets = {split: data for split, data in self._datasets.items() if split == "predict"}

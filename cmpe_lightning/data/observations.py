@@ -1,64 +1,97 @@
-"""Reading the observations a user wants posteriors for."""
+"""Reading the observations a user wants posteriors for, as the simulator gives them (raw, not preprocessed)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
 
+from ..utils.structure import Batch, ShapeSpec, batch_size, describe, is_finite
 from .tensors import TensorBatchDataset
 
+FORMATS = {
+    "tensor": ".pt (a tensor, or a dict with the key 'observations'), .npy, .npz (the array 'observations') or .csv"
+    " (one flattened observation per row, no header)",
+    "dict": ".pt (a dict of named tensors, or such a dict under the key 'observations') or .npz (one array per name)",
+}
 
-def load_observations(path: str | Path, x_shape: tuple[int, ...]) -> Tensor:
-    """Loads ``(n, *x_shape)`` observations from a ``.pt``, ``.npy`` or ``.csv`` file.
 
-    A ``.pt`` file holds a tensor (or a dict with the key ``observations``); a ``.csv`` file holds one
-    observation per row, flattened (``prod(x_shape)`` comma-separated numbers, no header). A single
-    observation of shape ``x_shape`` is accepted as ``n = 1``.
+def load_observations(path: str | Path, x_shape: ShapeSpec) -> Batch:
+    """Loads ``(n, *x_shape)`` observations, or a dict of named ones where ``x_shape`` is a dict.
+
+    A single observation of shape ``x_shape`` is accepted as ``n = 1``.
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
-        ValueError: on an unknown or unreadable format, a wrong shape, or NaN/inf values; the message names
-            the file, the shape found and the shape expected.
+        ValueError: on an unknown or unreadable format, a missing part, a wrong shape, or NaN/inf values;
+            the message names the file, the shape found and the shape expected.
     """
     path = Path(path)
-    expected = f"(n, {', '.join(map(str, x_shape))})"
+    named = isinstance(x_shape, dict)
+    expected = describe(x_shape, "n")
+    formats = FORMATS["dict" if named else "tensor"]
     if not path.is_file():
-        raise FileNotFoundError(f"Observation file {str(path)!r} does not exist; expected a .pt, .npy or .csv file of shape {expected}.")
-    suffix = path.suffix.lower()
+        raise FileNotFoundError(f"Observation file {str(path)!r} does not exist; expected {formats} of shape {expected}.")
+    flattened_rows = path.suffix.lower() == ".csv"
     try:
-        if suffix == ".pt":
-            data = torch.load(path, map_location="cpu", weights_only=True)
-            if isinstance(data, dict):
-                data = data["observations"]
-            data = torch.as_tensor(data)
-        elif suffix == ".npy":
-            data = torch.from_numpy(np.load(path, allow_pickle=False))
-        elif suffix == ".csv":
-            data = torch.from_numpy(np.loadtxt(path, delimiter=",", ndmin=2))
-        else:
-            raise ValueError(f"unknown suffix {suffix!r}; expected .pt, .npy or .csv")
+        data = _read(path)
     except Exception as error:  # noqa: BLE001 -- every reader failure becomes one clear message
-        raise ValueError(f"Cannot read observations from {str(path)!r}: {error}") from error
+        raise ValueError(f"Cannot read observations from {str(path)!r} ({error}); expected {formats}.") from error
+    if isinstance(data, dict) and "observations" in data:
+        data = data["observations"]
+    if named:
+        if not isinstance(data, dict) or not set(x_shape) <= set(data):
+            found = sorted(data) if isinstance(data, dict) else type(data).__name__
+            raise ValueError(f"Observations in {str(path)!r} must hold the parts {sorted(x_shape)}, found {found}.")
+        x = {name: _as_batch(path, data[name], shape, f"{expected} (part {name!r})", flattened_rows)
+             for name, shape in x_shape.items()}
+        if len({len(part) for part in x.values()}) != 1:
+            lengths = {name: len(part) for name, part in x.items()}
+            raise ValueError(f"The parts of the observations in {str(path)!r} differ in number: {lengths}.")
+    else:
+        if isinstance(data, dict):
+            raise ValueError(f"{str(path)!r} holds a dict {sorted(data)} without the key 'observations'; expected {formats}.")
+        x = _as_batch(path, data, x_shape, expected, flattened_rows)
+    finite = is_finite(x)
+    if not finite.all():
+        bad = (~finite).nonzero().flatten().tolist()
+        raise ValueError(f"Observations in {str(path)!r} contain NaN or inf in rows {bad[:10]}.")
+    return x
+
+
+def _read(path: Path) -> Any:
+    suffix = path.suffix.lower()
+    if suffix == ".pt":
+        return torch.load(path, map_location="cpu", weights_only=True)
+    if suffix == ".npy":
+        return np.load(path, allow_pickle=False)
+    if suffix == ".npz":
+        with np.load(path, allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+    if suffix == ".csv":
+        return np.loadtxt(path, delimiter=",", ndmin=2)
+    raise ValueError(f"unknown suffix {suffix!r}")
+
+
+def _as_batch(path: Path, data: Any, shape: tuple[int, ...], expected: str, flattened_rows: bool) -> torch.Tensor:
+    """``data`` as float32 ``(n, *shape)``; ``flattened_rows``: each row is one observation, flattened (CSV)."""
+    data = torch.as_tensor(data)
     found = tuple(data.shape)
-    if suffix == ".csv" and data.ndim == 2 and data.shape[1] == int(np.prod(x_shape)):
-        data = data.reshape(len(data), *x_shape)
-    elif found == tuple(x_shape):
+    if flattened_rows and data.ndim == 2 and data.shape[1] == int(np.prod(shape)):
+        data = data.reshape(len(data), *shape)
+    elif found == tuple(shape):
         data = data[None]
-    if tuple(data.shape[1:]) != tuple(x_shape) or data.ndim != len(x_shape) + 1 or len(data) == 0:
+    if data.ndim != len(shape) + 1 or tuple(data.shape[1:]) != tuple(shape) or len(data) == 0:
         raise ValueError(f"Observations in {str(path)!r} have shape {found}; expected {expected}.")
-    data = data.float()
-    if not torch.isfinite(data).all():
-        bad = (~torch.isfinite(data)).flatten(1).any(1).nonzero().flatten().tolist()
-        raise ValueError(f"Observations in {str(path)!r} (shape {found}) contain NaN or inf in rows {bad[:10]}.")
-    return data
+    return data.float()
 
 
-def prediction_dataset(path: str | Path | None, x_shape: tuple[int, ...]) -> TensorBatchDataset:
-    """The ``predict`` set of a DataModule: ``(index, x)`` pairs of the observations in ``path``."""
+def prediction_dataset(path: str | Path | None, x_shape: ShapeSpec) -> TensorBatchDataset:
+    """The ``predict`` set of a DataModule: batches ``{index, x}`` of the observations in ``path``."""
     if path is None:
-        raise ValueError("predict needs observations: pass --data.init_args.observations PATH (.pt, .npy or .csv).")
+        formats = FORMATS["dict" if isinstance(x_shape, dict) else "tensor"]
+        raise ValueError(f"predict needs observations: pass --data.init_args.observations PATH ({formats}).")
     x = load_observations(path, x_shape)
-    return TensorBatchDataset(torch.arange(len(x)), x)
+    return TensorBatchDataset({"index": torch.arange(batch_size(x)), "x": x})

@@ -8,8 +8,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from ..simulators import Simulator
-from .seeding import TRAIN, derived_generator
+from ..simulators.base import Simulator
+from ..utils.seeding import TRAIN, derived_generator
 
 
 def process_rank() -> int:

@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import lightning.pytorch as pl
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from ..simulators import Simulator
+from ..simulators.base import Simulator
+from ..utils.seeding import REFERENCE, STANDARDIZATION, TEST, TRAIN, VALIDATION, derived_generator
+from ..utils.structure import Batch, normalize_shape
 from .observations import prediction_dataset
 from .online import EpochCountingLoader, OnlineSimulationDataset
-from .seeding import REFERENCE, STANDARDIZATION, TEST, TRAIN, VALIDATION, derived_generator
 from .tensors import TensorBatchDataset, batch_loader
 
 
@@ -27,9 +29,10 @@ class SimulationDataModule(pl.LightningDataModule):
       int ``trainer.val_check_interval`` and ``trainer.check_val_every_n_epoch: null`` (or cut it into
       epochs with an int ``trainer.limit_train_batches``).
 
-    Validation and test sets are simulated from ``seed`` alone, never from the rank. The test set holds
-    ``num_test_observations`` observations, each with ``num_reference_samples`` draws of the simulator's
-    reference posterior. Prediction reads the observations in the file ``observations``.
+    Validation and test sets are simulated from ``seed`` alone, never from the rank. Test batches are dicts
+    ``{theta, x, reference}`` (one observation each) with ``num_reference_samples`` draws of the simulator's
+    reference posterior, or ``{theta, x}`` for a simulator without one. Prediction reads the observations in
+    the file ``observations``, in batches ``{index, x}``.
 
     Args:
         simulator: the task.
@@ -74,31 +77,40 @@ class SimulationDataModule(pl.LightningDataModule):
         self.num_validation, self.num_test_observations = num_validation, num_test_observations
         self.num_reference_samples, self.observations = num_reference_samples, observations
         self.predict_batch_size, self.num_workers = predict_batch_size, num_workers
-        self.theta_dim = simulator.theta_dim
-        self.x_shape = tuple(simulator.x_shape)
+        self.theta_shape = normalize_shape(simulator.theta_shape)
+        self.x_shape = normalize_shape(simulator.x_shape)
         self.online_dataset = OnlineSimulationDataset(simulator, batch_size, seed) if mode == "online" else None
         self._datasets: dict[str, TensorBatchDataset] = {}
 
     # ---------------------------------------------------------------------------------------------- sets
-    def _simulate(self, purpose: int, num: int) -> tuple[Tensor, Tensor]:
+    def _simulate(self, purpose: int, num: int) -> tuple[Tensor, Batch]:
         return self.simulator.sample_joint(num, derived_generator(self.seed, purpose))
 
     def setup(self, stage: str) -> None:
         if stage == "fit" and self.mode == "fixed" and "train" not in self._datasets:
-            self._datasets["train"] = TensorBatchDataset(*self._simulate(TRAIN, self.num_simulations))
+            self._datasets["train"] = TensorBatchDataset(self._simulate(TRAIN, self.num_simulations))
         if stage in ("fit", "validate") and "val" not in self._datasets:
-            self._datasets["val"] = TensorBatchDataset(*self._simulate(VALIDATION, self.num_validation))
+            self._datasets["val"] = TensorBatchDataset(self._simulate(VALIDATION, self.num_validation))
         if stage == "test" and "test" not in self._datasets:
             theta, x = self._simulate(TEST, self.num_test_observations)
-            reference = self.simulator.sample_reference_posterior(
-                x, self.num_reference_samples, derived_generator(self.seed, REFERENCE)
-            )
-            self._datasets["test"] = TensorBatchDataset(theta, x, reference)
+            test = {"theta": theta, "x": x}
+            try:
+                test["reference"] = self.simulator.sample_reference_posterior(
+                    x, self.num_reference_samples, derived_generator(self.seed, REFERENCE)
+                )
+            except NotImplementedError:
+                rank_zero_info(f"{type(self.simulator).__name__} has no reference posterior: the test reports no C2ST.")
+            self._datasets["test"] = TensorBatchDataset(test)
         if stage == "predict":
             self._datasets["predict"] = prediction_dataset(self.observations, self.x_shape)
 
-    def standardization_data(self, num: int = 10_000) -> tuple[Tensor, Tensor]:
-        """Training pairs to fit standardization on: the whole budget, or ``num`` fresh online simulations."""
+    @property
+    def theta_dim(self) -> int:
+        return self.simulator.theta_dim
+
+    def training_data(self, num: int = 10_000) -> tuple[Tensor, Batch]:
+        """Training pairs to fit the estimator's standardization and preprocessing on: the whole budget, or
+        ``num`` fresh online simulations."""
         if self.mode == "fixed":
             self.setup("fit")
             return self._datasets["train"].tensors

@@ -3,36 +3,49 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
-from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
+
+from ..utils.structure import batch_size, map_structure
 
 
 class TensorBatchDataset(Dataset):
-    """Like ``TensorDataset``, but ``__getitems__`` gathers a whole batch with one indexing operation.
+    """Like ``TensorDataset``, but over any nesting of tensors, and ``__getitems__`` gathers a whole batch at once.
 
-    Use with :func:`keep_batch` as ``collate_fn``: a batch of 64 costs one gather instead of 64 item
-    lookups and a stack, which matters for the small networks of the low-dimensional tasks.
+    ``data`` is a tuple (``(theta, x)``) or a dict (``{"theta": ..., "x": ...}``) whose leaves are tensors
+    with one common first dimension; ``x`` may itself be a dict of named tensors. Items and batches keep
+    the nesting. Use with :func:`keep_batch` as ``collate_fn``: a batch of 64 costs one gather per tensor
+    instead of 64 item lookups and a stack, which matters for the small networks of the low-dimensional tasks.
+
+    Example:
+        >>> data = TensorBatchDataset({"theta": torch.zeros(5, 2), "x": {"a": torch.ones(5, 3)}})
+        >>> batch = data.__getitems__([0, 3])
+        >>> batch["theta"].shape, batch["x"]["a"].shape
+        (torch.Size([2, 2]), torch.Size([2, 3]))
     """
 
-    def __init__(self, *tensors: Tensor):
-        if not tensors or any(len(t) != len(tensors[0]) for t in tensors):
-            raise ValueError(f"Tensors must have equal first dimensions, got {[tuple(t.shape) for t in tensors]}.")
-        self.tensors = tensors
+    def __init__(self, data: Any):
+        self.data = data
+        self.length = batch_size(data)  # checks that every tensor has the same first dimension
+
+    @property
+    def tensors(self) -> Any:
+        return self.data
 
     def __len__(self) -> int:
-        return len(self.tensors[0])
+        return self.length
 
-    def __getitem__(self, index: int) -> tuple[Tensor, ...]:
-        return tuple(t[index] for t in self.tensors)
+    def __getitem__(self, index: int) -> Any:
+        return map_structure(lambda t: t[index], self.data)
 
-    def __getitems__(self, indices: Sequence[int]) -> tuple[Tensor, ...]:
+    def __getitems__(self, indices: Sequence[int]) -> Any:
         index = torch.as_tensor(indices)
-        return tuple(t[index] for t in self.tensors)
+        return map_structure(lambda t: t[index], self.data)
 
 
-def keep_batch(batch: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+def keep_batch(batch: Any) -> Any:
     """Collate function for :class:`TensorBatchDataset`: the batch is already stacked."""
     return batch
 

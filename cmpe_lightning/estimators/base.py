@@ -1,234 +1,298 @@
-"""The shared base of every posterior estimator: data handling, standardization, training and evaluation.
+"""The abstract base of every posterior estimator: shapes, observation preprocessing, sampling in chunks, training.
 
 Subclasses add only their objective (:meth:`PosteriorEstimator.standardized_loss`) and sampler
 (:meth:`PosteriorEstimator.standardized_sample`), both in standardized parameter space and given the
-summary network's context vector.
+summary network's context vector. Evaluation (metrics, plots) lives outside, in callbacks: the test step
+only yields parameters, observations and draws.
 """
 
 from __future__ import annotations
 
-import importlib
 import math
 import time
-from abc import abstractmethod
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import lightning.pytorch as pl
 import torch
 from torch import Tensor, nn
 
-from ..metrics import C2ST
-from .standardization import StandardizationMode, Standardizer
+from ..networks.standardization import StandardizationMode, Standardizer
+from ..utils.modes import evaluation_mode, synchronize
+from ..utils.structure import ShapeSpec, as_float_tensors, check_batch, describe, is_finite, normalize_shape, zeros
+from .checkpoints import load_any_estimator
 
 
-class PosteriorEstimator(pl.LightningModule):
+class PosteriorDraws(NamedTuple):
+    """What a sampler did: the draws and the network evaluations each draw took (averaged over chunks)."""
+
+    samples: Tensor
+    network_evaluations: float
+
+
+class PosteriorEstimator(pl.LightningModule, ABC):
     """An amortized estimator of ``p(theta | x)``, trained on simulated pairs ``(theta, x)``.
 
+    Shapes: one parameter has shape ``theta_shape`` (a flat vector ``(d,)``, or an image ``(1, 28, 28)``);
+    one observation has shape ``x_shape``, or is a dict of named tensors when ``x_shape`` is a dict.
+    ``sample(x, n)`` returns ``(batch, n, *theta_shape)`` for ``x`` of shape ``(batch, *x_shape)``.
+
+    Observations are taken as the user has them: ``preprocessing`` (an ``nn.Module``, by default a
+    :class:`~cmpe_lightning.networks.Standardizer`) turns raw ``x`` into the summary network's input. The
+    estimator fits it (``preprocessing.fit(x)``, where it has one) and its parameter standardization on the
+    DataModule's training pairs at the start of ``fit``; both are saved in the checkpoint, so that
+    ``PosteriorEstimator.load_from_checkpoint(path).sample(x_raw, n)`` works for every task.
+
     Args:
-        theta_dim: number of parameters (linked from the DataModule by the CLI).
-        x_shape: shape of one observation (linked from the DataModule by the CLI).
-        summary_network: maps standardized ``x`` of shape ``(batch, *x_shape)`` to ``(batch, features)``;
-            ``None`` flattens ``x``.
+        theta_shape: shape of one parameter (an int for a flat vector); linked from the DataModule by the CLI.
+        x_shape: shape of one observation, or a dict of the shapes of its named parts; linked by the CLI.
+        summary_network: maps preprocessed ``x`` to ``(batch, features)``; ``None`` flattens ``x``.
+        preprocessing: maps raw ``x`` to the summary network's input; ``None`` standardizes a tensor ``x``
+            as ``x_standardization`` says.
         learning_rate: peak learning rate of AdamW.
         weight_decay: AdamW weight decay.
         warmup_steps: linear warm-up steps before the per-step cosine decay to zero.
-        x_standardization: how the statistics of ``x`` are shared, see :class:`Standardizer`
-            (``last_dim`` for sets of iid observations, ``scalar`` for images).
+        x_standardization: how the default preprocessing shares the statistics of ``x``, see
+            :class:`~cmpe_lightning.networks.Standardizer` (``last_dim`` for sets of iid observations,
+            ``scalar`` for images).
+        theta_standardization: the same for the parameters.
+        max_batch_size: most draws (summed over observations) computed at once by ``sample``; bounds memory.
 
     Example (the contract every estimator honours)::
 
         est = PosteriorEstimator.load_from_checkpoint(path)
-        samples = est.sample(x, num_samples=1000)  # (batch, 1000, theta_dim), original parameter space
+        samples = est.sample(x, num_samples=1000)  # (batch, 1000, *theta_shape), original parameter space
     """
 
     def __init__(
         self,
-        theta_dim: int,
-        x_shape: Sequence[int],
+        theta_shape: int | Sequence[int],
+        x_shape: Sequence[int] | Mapping[str, Sequence[int]],
         summary_network: nn.Module | None = None,
+        preprocessing: nn.Module | None = None,
         learning_rate: float = 5e-4,
         weight_decay: float = 0.0,
         warmup_steps: int = 0,
         x_standardization: StandardizationMode = "elementwise",
+        theta_standardization: StandardizationMode = "elementwise",
+        max_batch_size: int = 16_384,
     ):
         super().__init__()
         self.save_hyperparameters()
-        if theta_dim < 1:
-            raise ValueError(f"theta_dim must be a positive integer, got {theta_dim}.")
-        self.theta_dim = int(theta_dim)
-        self.x_shape = tuple(int(s) for s in x_shape)
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.warmup_steps = warmup_steps
+        self.theta_shape = normalize_shape(theta_shape)
+        self.x_shape: ShapeSpec = normalize_shape(x_shape)
+        if isinstance(self.theta_shape, dict):
+            raise ValueError(f"theta_shape must be one shape, got the dict {theta_shape!r}.")
+        if max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be a positive integer, got {max_batch_size}.")
+        if preprocessing is None and isinstance(self.x_shape, dict):
+            raise ValueError(
+                f"Observations made of named parts {sorted(self.x_shape)} need a preprocessing module that turns"
+                " them into the summary network's input (e.g. cmpe_lightning.TumorPreprocessing)."
+            )
+        self.learning_rate, self.weight_decay, self.warmup_steps = learning_rate, weight_decay, warmup_steps
+        self.max_batch_size = max_batch_size
         self.summary_network = summary_network if summary_network is not None else nn.Flatten()
+        self.preprocessing = preprocessing if preprocessing is not None else Standardizer(self.x_shape, x_standardization)
+        self.theta_standardizer = Standardizer(self.theta_shape, theta_standardization)
         self.summary_dim = self._infer_summary_dim()
-        self.theta_standardizer = Standardizer((self.theta_dim,))
-        self.x_standardizer = Standardizer(self.x_shape, x_standardization)
-        self.test_c2st = C2ST()
         # inference-time options, set by the CLI (--sampler, --predictions.num_samples); not hyperparameters
         self.sampler_options: dict[str, Any] = {}
         self.num_predict_samples = 1000
-        # network evaluations of the last call of the sampler (fixed by K for CMPE, adaptive for dopri5)
-        self.num_evaluations = 0
+
+    @property
+    def theta_dim(self) -> int:
+        """The number of scalar parameters, ``prod(theta_shape)``."""
+        return math.prod(self.theta_shape)
 
     # ----------------------------------------------------------------------------------------------- method
     @abstractmethod
-    def standardized_loss(self, theta: Tensor, context: Tensor) -> Tensor:
-        """Per-sample training loss ``(batch,)`` of standardized ``theta`` given the summary ``context``."""
+    def standardized_loss(self, theta: Tensor, context: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Per-sample training loss ``(batch,)`` of standardized ``theta`` given the summary ``context``.
 
-    def standardized_log_prob(self, theta: Tensor, context: Tensor) -> Tensor:
+        Every random draw comes from ``generator`` (``None``: the global generator), so that a seeded
+        generator makes the loss a deterministic function of its inputs (validation).
+        """
+
+    @abstractmethod
+    def standardized_sample(self, context: Tensor, generator: torch.Generator | None = None, **options) -> tuple[Tensor, int]:
+        """One standardized draw per row of ``context``, ``(batch, *theta_shape)``, and the network evaluations it took."""
+
+    def standardized_log_prob(self, theta: Tensor, context: Tensor, **options) -> Tensor:
         """Log-density ``(batch,)`` of standardized ``theta``; only estimators with a tractable density have it."""
         raise NotImplementedError(f"{type(self).__name__} has no tractable density (log_prob).")
 
-    @abstractmethod
-    def standardized_sample(self, context: Tensor, generator: torch.Generator | None = None, **options) -> Tensor:
-        """One standardized draw ``(batch, theta_dim)`` per row of ``context``."""
+    def loss_options(self, stage: str) -> dict[str, Any]:
+        """Extra inputs of :meth:`loss` in ``train`` and ``val`` steps (e.g. CMPE's curriculum); none by default."""
+        return {}
 
     # ------------------------------------------------------------------------------------------- public API
-    def embed(self, x: Tensor) -> Tensor:
-        """Standardizes ``x`` and applies the summary network: ``(batch, *x_shape) -> (batch, summary_dim)``."""
-        return self.summary_network(self.x_standardizer(x)).float()
+    def embed(self, x: Tensor | Mapping[str, Tensor]) -> Tensor:
+        """Preprocesses raw ``x`` and applies the summary network: ``(batch, summary_dim)`` in float32."""
+        return self.summary_network(self.preprocessing(x)).float()
 
-    def loss(self, theta: Tensor, x: Tensor) -> Tensor:
-        """Per-sample loss ``(batch,)`` of parameters ``theta`` (original space) and observations ``x``."""
+    def loss(self, theta: Tensor, x: Tensor | Mapping[str, Tensor], generator: torch.Generator | None = None,
+             **options) -> Tensor:
+        """Per-sample loss ``(batch,)`` of parameters ``theta`` (original space) and raw observations ``x``."""
         self._check_pair(theta, x)
-        return self.standardized_loss(self.theta_standardizer(theta.float()), self.embed(x))
+        return self.standardized_loss(self.theta_standardizer(theta.float()), self.embed(x), generator, **options)
 
-    def log_prob(self, theta: Tensor, x: Tensor, **options) -> Tensor:
+    def log_prob(self, theta: Tensor, x: Tensor | Mapping[str, Tensor], **options) -> Tensor:
         """Log posterior density ``(batch,)`` of ``theta`` (original space) given ``x``, where the method has one.
 
         ``options`` go to the estimator's density computation (for FMPE: the ODE solver settings).
         """
         theta = torch.as_tensor(theta, dtype=torch.float32, device=self.device)
-        x = torch.as_tensor(x, dtype=torch.float32, device=self.device)
+        x = as_float_tensors(x, self.device)
         self._check_pair(theta, x)
         with evaluation_mode(self):
             log_prob = self.standardized_log_prob(self.theta_standardizer(theta), self.embed(x), **options)
         # change of variables through the standardization
-        return log_prob - self.theta_standardizer.std.log().sum()
+        return log_prob - self.theta_standardizer.std.log().expand(self.theta_shape).sum()
 
-    @torch.no_grad()
-    def sample(self, x: Tensor, num_samples: int, generator: torch.Generator | None = None, **options) -> Tensor:
+    def sample(self, x: Tensor | Mapping[str, Tensor], num_samples: int, generator: torch.Generator | None = None,
+               **options) -> Tensor:
         """Draws ``num_samples`` posterior samples per observation.
 
         Args:
-            x: observations ``(batch, *x_shape)``.
+            x: raw observations ``(batch, *x_shape)`` (or a dict of named parts), as the simulator returns them.
             num_samples: samples per observation.
             generator: source of all noise (on any device); ``None`` uses the global generator.
-            options: sampler options of the estimator (e.g. ``num_steps`` for the consistency model).
+            options: sampler options of the estimator (e.g. ``num_steps`` for the consistency model), and
+                ``max_batch_size``, the most draws computed at once (default: the estimator's).
 
         Returns:
-            ``(batch, num_samples, theta_dim)`` samples in the original parameter space.
+            ``(batch, num_samples, *theta_shape)`` samples in the original parameter space.
+        """
+        return self.draw(x, num_samples, generator, **options).samples
+
+    @torch.no_grad()
+    def draw(self, x: Tensor | Mapping[str, Tensor], num_samples: int, generator: torch.Generator | None = None,
+             max_batch_size: int | None = None, **options) -> PosteriorDraws:
+        """:meth:`sample`, also returning the network evaluations per draw.
+
+        The ``batch * num_samples`` draws are computed in chunks of at most ``max_batch_size``, each with
+        its rows of the (once computed) summary, so that memory does not grow with ``num_samples``.
         """
         if num_samples < 1:
             raise ValueError(f"num_samples must be a positive integer, got {num_samples}.")
-        x = torch.as_tensor(x, dtype=torch.float32, device=self.device)
-        self._check_x(x)
+        chunk = self.max_batch_size if max_batch_size is None else max_batch_size
+        if chunk < 1:
+            raise ValueError(f"max_batch_size must be a positive integer, got {chunk}.")
+        x = as_float_tensors(x, self.device)
+        batch = self._check_x(x)
+        finite = is_finite(x)
+        if not finite.all():
+            rows = (~finite).nonzero().flatten().tolist()
+            raise ValueError(f"Observations {rows[:10]} of {batch} contain NaN or inf; {type(self).__name__} needs finite values.")
+        parts, evaluations = [], 0.0
         with evaluation_mode(self):
-            context = self.embed(x).repeat_interleave(num_samples, dim=0)
-            theta = self.standardized_sample(context, generator, **options)
-        return self.theta_standardizer.inverse(theta.float()).view(len(x), num_samples, self.theta_dim)
+            context = self.embed(x)
+            total = batch * num_samples
+            for start in range(0, total, chunk):
+                rows = torch.arange(start, min(start + chunk, total), device=self.device) // num_samples
+                theta, calls = self.standardized_sample(context[rows], generator, **options)
+                parts.append(self.theta_standardizer.inverse(theta.float()))
+                evaluations += calls * len(rows) / total
+        return PosteriorDraws(torch.cat(parts).view(batch, num_samples, *self.theta_shape), evaluations)
 
     def randn(self, shape: Sequence[int], generator: torch.Generator | None) -> Tensor:
         """Standard normal noise on this module's device, drawn from ``generator`` (on whatever device it is)."""
         device = generator.device if generator is not None else self.device
         return torch.randn(tuple(shape), generator=generator, device=device).to(self.device)
 
+    def rand(self, shape: Sequence[int], generator: torch.Generator | None) -> Tensor:
+        """Uniform noise on [0, 1), like :meth:`randn`."""
+        device = generator.device if generator is not None else self.device
+        return torch.rand(tuple(shape), generator=generator, device=device).to(self.device)
+
     # ----------------------------------------------------------------------------------------- Lightning
     def setup(self, stage: str) -> None:
-        if stage == "fit" and not self.theta_standardizer.fitted:
+        fitted = self.theta_standardizer.fitted and getattr(self.preprocessing, "fitted", True)
+        if stage == "fit" and not fitted:  # a checkpoint restored later overwrites these statistics
             datamodule = getattr(self.trainer, "datamodule", None)
-            if not hasattr(datamodule, "standardization_data"):
+            if not hasattr(datamodule, "training_data"):
                 raise RuntimeError(
-                    f"{type(self).__name__} fits its standardization on training data from the DataModule's"
-                    f" standardization_data(); {type(datamodule).__name__} has none."
+                    f"{type(self).__name__} fits its standardization and preprocessing on the training pairs of the"
+                    f" DataModule's training_data(); {type(datamodule).__name__} has none."
                 )
-            theta, x = datamodule.standardization_data()
+            theta, x = datamodule.training_data()
             self.theta_standardizer.fit(theta)
-            self.x_standardizer.fit(x)
+            if hasattr(self.preprocessing, "fit"):
+                self.preprocessing.fit(as_float_tensors(x, self.device))
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        loss = self.loss(*batch).mean()
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch[0]))
-        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=len(batch[0]))
+    def training_step(self, batch: tuple[Tensor, Any], batch_idx: int) -> Tensor:
+        theta, x = batch
+        loss = self.loss(theta, x, **self.loss_options("train")).mean()
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(theta))
+        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=len(theta))
         return loss
 
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self.log("val/loss", self.loss(*batch).mean(), prog_bar=True, batch_size=len(batch[0]), sync_dist=True)
+    def validation_step(self, batch: tuple[Tensor, Any], batch_idx: int) -> None:
+        # the same noise at every validation, so that val/loss is comparable across training
+        theta, x = batch
+        generator = torch.Generator().manual_seed(batch_idx)
+        loss = self.loss(theta, x, generator, **self.loss_options("val")).mean()
+        self.log("val/loss", loss, prog_bar=True, batch_size=len(theta), sync_dist=True)
 
-    def test_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> dict[str, Tensor]:
-        """With reference posterior samples ``(theta, x, reference)``: C2ST against them. Without (a bank's
-        ``(theta, x)``): the posterior mean's error in units of the prior's standard deviation."""
-        theta, x, *reference = batch
-        num_samples = reference[0].shape[1] if reference else self.num_predict_samples
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        """Draws for the test batch ``{theta, x[, reference]}``; callbacks compute the metrics from the result.
+
+        Returns the batch with ``samples`` (as many per observation as the reference has, or
+        ``num_predict_samples``), the sampler's ``seconds`` and its ``network_evaluations`` per draw.
+        """
+        reference = batch.get("reference")
+        num_samples = reference.shape[1] if reference is not None else self.num_predict_samples
         synchronize(self.device)
         start = time.perf_counter()
-        samples = self.sample(x, num_samples, **self.sampler_options)
+        draws = self.draw(batch["x"], num_samples, **self.sampler_options)
         synchronize(self.device)
-        seconds = time.perf_counter() - start
-        if reference:
-            self.test_c2st.update(samples, reference[0])
-            self.log("test/c2st", self.test_c2st, batch_size=len(x))
-        else:
-            error = (samples.mean(dim=1) - theta) / self.theta_standardizer.std
-            self.log("test/normalized_rmse", error.square().mean().sqrt(), batch_size=len(x))
-        self.log("test/ms_per_1000_draws", 1e6 * seconds / samples[..., 0].numel(), batch_size=len(x))
-        self.log("test/network_evaluations", float(self.num_evaluations), batch_size=len(x))
-        return {"theta": theta, "samples": samples, **({"reference": reference[0]} if reference else {})}
+        return {**batch, "samples": draws.samples, "seconds": time.perf_counter() - start,
+                "network_evaluations": draws.network_evaluations}
 
-    def predict_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
-        index, x = batch
-        samples = self.sample(x, self.num_predict_samples, **self.sampler_options)
-        return {"index": index, "observations": x, "samples": samples}
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        samples = self.sample(batch["x"], self.num_predict_samples, **self.sampler_options)
+        return {"index": batch["index"], "observations": batch["x"], "samples": samples}
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = torch.optim.AdamW(self.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(self.total_training_steps, self.warmup_steps))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    @property
+    def total_training_steps(self) -> int:
+        """The trainer's estimate of all optimizer steps of this fit (the cosine schedule's and CMPE's ``K``)."""
         total = self.trainer.estimated_stepping_batches
         if not math.isfinite(total):
-            raise ValueError("The cosine schedule needs a finite number of steps: set trainer.max_steps.")
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(int(total), self.warmup_steps))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+            raise ValueError("The schedules need a finite number of optimizer steps: set trainer.max_steps.")
+        return int(total)
 
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path, *args, **kwargs):  # type: ignore[override]
         """Loads an estimator; called on the base class, it builds the class recorded in the checkpoint."""
         if cls is not PosteriorEstimator:
             return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
-        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-        class_path = checkpoint.get("hyper_parameters", {}).get("_class_path")
-        if class_path is None:
-            raise ValueError(
-                f"Checkpoint {str(checkpoint_path)!r} does not record its estimator class (it was not trained through"
-                " the cmpe CLI): call load_from_checkpoint on the estimator class itself."
-            )
-        module_name, _, class_name = class_path.rpartition(".")
-        target = getattr(importlib.import_module(module_name), class_name)
-        if not (isinstance(target, type) and issubclass(target, PosteriorEstimator)):
-            raise ValueError(f"Checkpoint {str(checkpoint_path)!r} records {class_path!r}, not a PosteriorEstimator.")
-        return target.load_from_checkpoint(checkpoint_path, *args, **kwargs)
+        return load_any_estimator(PosteriorEstimator, checkpoint_path, *args, **kwargs)
 
     # ---------------------------------------------------------------------------------------------- helpers
-    def _check_x(self, x: Tensor) -> None:
-        if x.ndim != len(self.x_shape) + 1 or tuple(x.shape[1:]) != self.x_shape:
-            expected = ", ".join(map(str, ("batch", *self.x_shape)))
-            raise ValueError(f"{type(self).__name__} expects x of shape ({expected}), got {tuple(x.shape)}.")
+    def _check_x(self, x: Any) -> int:
+        return check_batch(x, self.x_shape, f"{type(self).__name__}'s observations x")
 
-    def _check_pair(self, theta: Tensor, x: Tensor) -> None:
-        self._check_x(x)
-        if theta.shape != (len(x), self.theta_dim):
+    def _check_pair(self, theta: Tensor, x: Any) -> None:
+        batch = self._check_x(x)
+        if tuple(theta.shape) != (batch, *self.theta_shape):
             raise ValueError(
-                f"{type(self).__name__} expects theta of shape ({len(x)}, {self.theta_dim}) for {len(x)}"
+                f"{type(self).__name__} expects theta of shape {describe(self.theta_shape, str(batch))} for {batch}"
                 f" observations, got {tuple(theta.shape)}."
             )
 
     def _infer_summary_dim(self) -> int:
-        with torch.no_grad(), evaluation_mode(self.summary_network):
-            out = self.summary_network(torch.zeros(2, *self.x_shape))
+        with torch.no_grad(), evaluation_mode(self):
+            out = self.summary_network(self.preprocessing(zeros(self.x_shape, 2)))
         if out.ndim != 2:
             raise ValueError(
-                f"The summary network must map (batch, *x_shape) to (batch, features), got {tuple(out.shape)}"
+                f"The summary network must map preprocessed observations to (batch, features), got {tuple(out.shape)}"
                 f" for x_shape {self.x_shape}."
             )
         return out.shape[1]
@@ -244,25 +308,3 @@ def cosine_with_warmup(total_steps: int, warmup_steps: int = 0):
         return 0.5 * (1 + math.cos(math.pi * progress))
 
     return factor
-
-
-@contextmanager
-def evaluation_mode(module: nn.Module) -> Iterator[None]:
-    """Runs the block with ``module`` in eval mode (no dropout), restoring its previous mode after."""
-    was_training = module.training
-    module.eval()
-    try:
-        yield
-    finally:
-        module.train(was_training)
-
-
-def full_precision(device: torch.device):
-    """A block in which autocast is off: flow transforms, ODE solvers and losses run in float32."""
-    return torch.autocast(device_type=device.type, enabled=False)
-
-
-def synchronize(device: torch.device) -> None:
-    """Waits for queued GPU work, so that wall-clock timings measure it."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from ..networks import ResidualMLP
+from ..networks.conditional import ConditionalMLP, build_backbone
+from ..networks.preconditioning import ConsistencyPreconditioner, per_sample
+from ..networks.standardization import StandardizationMode
 from .base import PosteriorEstimator
 from .consistency_schedule import discretization_steps, karras_grid, sample_time_pairs
-from .standardization import StandardizationMode
 
 
 class ConsistencyPosteriorEstimator(PosteriorEstimator):
@@ -25,12 +26,15 @@ class ConsistencyPosteriorEstimator(PosteriorEstimator):
     .. math:: c_{skip}(t) = \frac{\sigma^2}{(t - \epsilon)^2 + \sigma^2}, \quad
               c_{out}(t) = \frac{\sigma (t - \epsilon)}{\sqrt{\sigma^2 + t^2}},
 
-    so that :math:`f(\theta, \epsilon) = \theta` exactly. Training pairs adjacent noise levels of a Karras
-    grid whose size follows a doubling curriculum and minimizes the :math:`1/(t_2 - t_1)`-weighted
-    pseudo-Huber distance between the student :math:`f(\theta + t_2 z, t_2)` and the stop-gradient teacher
-    :math:`f(\theta + t_1 z, t_1)` (the same network; no EMA teacher, as in improved consistency training).
-    The summary network runs once per step and is shared by teacher and student. Preconditioning, loss
-    and sampler run in float32, only the backbone may run in bf16/fp16.
+    so that :math:`f(\theta, \epsilon) = \theta` exactly (:class:`~cmpe_lightning.networks.ConsistencyPreconditioner`).
+    Training pairs adjacent noise levels of a Karras grid whose size follows a doubling curriculum and
+    minimizes the :math:`1/(t_2 - t_1)`-weighted pseudo-Huber distance between the student
+    :math:`f(\theta + t_2 z, t_2)` and the stop-gradient teacher :math:`f(\theta + t_1 z, t_1)` (the same
+    network; no EMA teacher, as in improved consistency training). The curriculum's grid size is an
+    explicit input of the loss (``num_points``), derived from ``trainer.global_step`` in training; validation
+    uses the final grid and seeded noise, so that ``val/loss`` is comparable across training. The summary
+    network runs once per step and is shared by teacher and student. Preconditioning, loss and sampler run
+    in float32, only the backbone may run in bf16/fp16.
 
     References:
         | Consistency Models for Scalable and Fast Simulation-Based Inference (Schmitt et al., 2024)
@@ -39,11 +43,12 @@ class ConsistencyPosteriorEstimator(PosteriorEstimator):
         | https://arxiv.org/abs/2310.14189
 
     Args:
-        theta_dim: number of parameters.
+        theta_shape: shape of one parameter.
         x_shape: shape of one observation.
-        backbone: builds the network ``F`` from ``(in_features, out_features)``; its input is
-            ``[theta_t, context, time feature]``.
+        backbone: builds the network ``F`` from ``(theta_shape, context_features)``; it is called as
+            ``F(theta_in, noise_level, context)`` (see :mod:`cmpe_lightning.networks.conditional`).
         summary_network: see :class:`PosteriorEstimator`.
+        preprocessing: see :class:`PosteriorEstimator`.
         epsilon: smallest noise level (the boundary of the consistency function).
         t_max: largest noise level ``T`` (paper: GMM 1, two moons 10, IK 10, tumor 50, images 200).
         sigma_data: standard deviation of the (standardized) parameters; 1 after standardization.
@@ -61,14 +66,17 @@ class ConsistencyPosteriorEstimator(PosteriorEstimator):
         weight_decay: see :class:`PosteriorEstimator`.
         warmup_steps: see :class:`PosteriorEstimator`.
         x_standardization: see :class:`PosteriorEstimator`.
+        theta_standardization: see :class:`PosteriorEstimator`.
+        max_batch_size: see :class:`PosteriorEstimator`.
     """
 
     def __init__(
         self,
-        theta_dim: int,
-        x_shape: Sequence[int],
-        backbone: Callable[[int, int], nn.Module] = ResidualMLP,
+        theta_shape: int | Sequence[int],
+        x_shape: Sequence[int] | Mapping[str, Sequence[int]],
+        backbone: Callable[[tuple[int, ...], int], nn.Module] = ConditionalMLP,
         summary_network: nn.Module | None = None,
+        preprocessing: nn.Module | None = None,
         epsilon: float = 1e-3,
         t_max: float = 200.0,
         sigma_data: float = 1.0,
@@ -84,56 +92,43 @@ class ConsistencyPosteriorEstimator(PosteriorEstimator):
         weight_decay: float = 0.0,
         warmup_steps: int = 0,
         x_standardization: StandardizationMode = "elementwise",
+        theta_standardization: StandardizationMode = "elementwise",
+        max_batch_size: int = 16_384,
     ):
-        super().__init__(theta_dim, x_shape, summary_network, learning_rate, weight_decay, warmup_steps, x_standardization)
+        super().__init__(theta_shape, x_shape, summary_network, preprocessing, learning_rate, weight_decay, warmup_steps,
+                         x_standardization, theta_standardization, max_batch_size)
         if not 0 < epsilon < t_max:
             raise ValueError(f"Expected 0 < epsilon < t_max, got epsilon={epsilon}, t_max={t_max}.")
         if not 1 <= s0 <= s1:
             raise ValueError(f"Expected 1 <= s0 <= s1, got s0={s0}, s1={s1}.")
         if pseudo_huber not in ("vector", "elementwise"):
             raise ValueError(f"pseudo_huber must be 'vector' or 'elementwise', got {pseudo_huber!r}.")
-        if preconditioning not in ("paper", "edm"):
-            raise ValueError(f"preconditioning must be 'paper' or 'edm', got {preconditioning!r}.")
-        self.epsilon, self.t_max, self.sigma_data, self.rho = epsilon, t_max, sigma_data, rho
+        self.epsilon, self.t_max, self.rho = epsilon, t_max, rho
         self.s0, self.s1, self.p_mean, self.p_std = s0, s1, p_mean, p_std
-        self.pseudo_huber, self.preconditioning, self.num_steps = pseudo_huber, preconditioning, num_steps
-        self.huber_c = 0.00054 * math.sqrt(theta_dim)
-        self.network = backbone(theta_dim + self.summary_dim + 1, theta_dim)
+        self.pseudo_huber, self.num_steps = pseudo_huber, num_steps
+        self.huber_c = 0.00054 * math.sqrt(self.theta_dim)
+        network = build_backbone(backbone, self.theta_shape, self.summary_dim)
+        self.consistency_function = ConsistencyPreconditioner(network, epsilon, sigma_data, preconditioning)
 
     # ------------------------------------------------------------------------------------------- the model
-    def consistency_function(self, theta_t: Tensor, t: Tensor, context: Tensor) -> Tensor:
-        """``f(theta_t, t; c)`` in float32 around a network that may run in low precision; ``t`` is ``(batch,)``."""
-        theta_t, t = theta_t.float(), t.float()[:, None]
-        sigma = self.sigma_data
-        c_skip = sigma**2 / ((t - self.epsilon) ** 2 + sigma**2)
-        c_out = sigma * (t - self.epsilon) / torch.sqrt(sigma**2 + t**2)
-        if self.preconditioning == "edm":
-            net_input = torch.cat([theta_t / torch.sqrt(sigma**2 + t**2), context, t.log() / 4], dim=-1)
-        else:
-            net_input = torch.cat([theta_t, context, t], dim=-1)
-        return c_skip * theta_t + c_out * self.network(net_input).float()
+    def loss_options(self, stage: str) -> dict[str, int]:
+        """The curriculum's grid size at the current optimizer step in training; the final grid in validation."""
+        if stage == "train":
+            return {"num_points": discretization_steps(self.global_step, self.total_training_steps, self.s0, self.s1)}
+        return {"num_points": self.s1 + 1}
 
-    def current_grid(self) -> Tensor:
-        """The noise grid of the curriculum at the trainer's current optimizer step."""
-        num_points = discretization_steps(self.trainer.global_step, self.total_training_steps, self.s0, self.s1)
-        return karras_grid(num_points, self.epsilon, self.t_max, self.rho)
-
-    @property
-    def total_training_steps(self) -> int:
-        """``K`` of the curriculum: the trainer's estimate of all optimizer steps of this fit."""
-        total = self.trainer.estimated_stepping_batches
-        if not math.isfinite(total):
-            raise ValueError("The consistency curriculum needs a finite number of steps: set trainer.max_steps.")
-        return int(total)
-
-    def standardized_loss(self, theta: Tensor, context: Tensor) -> Tensor:
-        t1, t2 = sample_time_pairs(len(theta), self.current_grid(), self.p_mean, self.p_std)
+    def standardized_loss(
+        self, theta: Tensor, context: Tensor, generator: torch.Generator | None = None, num_points: int | None = None
+    ) -> Tensor:
+        """Consistency-training loss on a Karras grid of ``num_points`` levels (default: the final grid, ``s1 + 1``)."""
+        grid = karras_grid(self.s1 + 1 if num_points is None else num_points, self.epsilon, self.t_max, self.rho)
+        t1, t2 = sample_time_pairs(len(theta), grid, self.p_mean, self.p_std, generator)
         t1, t2 = t1.to(self.device, torch.float32), t2.to(self.device, torch.float32)
-        z = torch.randn_like(theta)
+        z = self.randn(theta.shape, generator)
         with torch.no_grad():
-            target = self.consistency_function(theta + t1[:, None] * z, t1, context)
-        pred = self.consistency_function(theta + t2[:, None] * z, t2, context)
-        diff = pred - target
+            target = self.consistency_function(theta + per_sample(t1, theta) * z, t1, context)
+        pred = self.consistency_function(theta + per_sample(t2, theta) * z, t2, context)
+        diff = (pred - target).flatten(1)
         if self.pseudo_huber == "vector":
             distance = torch.sqrt(diff.square().sum(-1) + self.huber_c**2) - self.huber_c
         else:
@@ -142,17 +137,16 @@ class ConsistencyPosteriorEstimator(PosteriorEstimator):
 
     def standardized_sample(
         self, context: Tensor, generator: torch.Generator | None = None, num_steps: int | None = None
-    ) -> Tensor:
+    ) -> tuple[Tensor, int]:
         """Multi-step consistency sampling with ``num_steps`` network evaluations (default: ``self.num_steps``)."""
         num_steps = self.num_steps if num_steps is None else num_steps
         if num_steps < 1:
             raise ValueError(f"num_steps must be a positive integer, got {num_steps}.")
-        shape = (len(context), self.theta_dim)
+        shape = (len(context), *self.theta_shape)
         levels = karras_grid(num_steps + 1, self.epsilon, self.t_max, self.rho).flip(0).tolist()
-        self.num_evaluations = num_steps
         theta = levels[0] * self.randn(shape, generator)
         for i, level in enumerate(levels[:-1]):
             if i > 0:  # re-noise the previous estimate to this level; the first step starts from pure noise
                 theta = theta + math.sqrt(level**2 - self.epsilon**2) * self.randn(shape, generator)
-            theta = self.consistency_function(theta, torch.full((len(context),), level, device=self.device), context)
-        return theta
+            theta = self.consistency_function(theta, level, context)
+        return theta, num_steps

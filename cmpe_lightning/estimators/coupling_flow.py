@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
 from ..networks.coupling import coupling_flow
-from .base import PosteriorEstimator, full_precision
-from .standardization import StandardizationMode
+from ..networks.standardization import StandardizationMode
+from ..utils.modes import full_precision
+from .base import PosteriorEstimator
 
 
 class CouplingFlowPosteriorEstimator(PosteriorEstimator):
@@ -20,16 +21,18 @@ class CouplingFlowPosteriorEstimator(PosteriorEstimator):
     log-scales), ``transform: spline`` its neural spline flow (NSF, rational-quadratic splines with 16 bins
     on [-5, 5] in standardized units and identity tails). The conditioners see the summary network's
     output as context. Sampling is one pass through the inverse; ``log_prob`` is exact. The transforms and
-    their log-determinants run in float32 under mixed precision; only the summary network may not.
+    their log-determinants run in float32 under mixed precision; only the summary network may not. Parameters
+    of any shape are flattened for the flow.
 
     References:
         | Density estimation using Real NVP (Dinh et al., 2016) https://arxiv.org/abs/1605.08803
         | Neural Spline Flows (Durkan et al., 2019) https://arxiv.org/abs/1906.04032
 
     Args:
-        theta_dim: number of parameters (at least 2).
+        theta_shape: shape of one parameter (at least 2 entries).
         x_shape: shape of one observation.
         summary_network: see :class:`PosteriorEstimator`.
+        preprocessing: see :class:`PosteriorEstimator`.
         transform: ``affine`` (ACF) or ``spline`` (NSF).
         num_transforms: coupling layers (paper: 4 to 6).
         width: hidden width of each conditioner.
@@ -43,13 +46,16 @@ class CouplingFlowPosteriorEstimator(PosteriorEstimator):
         weight_decay: see :class:`PosteriorEstimator`.
         warmup_steps: see :class:`PosteriorEstimator`.
         x_standardization: see :class:`PosteriorEstimator`.
+        theta_standardization: see :class:`PosteriorEstimator`.
+        max_batch_size: see :class:`PosteriorEstimator`.
     """
 
     def __init__(
         self,
-        theta_dim: int,
-        x_shape: Sequence[int],
+        theta_shape: int | Sequence[int],
+        x_shape: Sequence[int] | Mapping[str, Sequence[int]],
         summary_network: nn.Module | None = None,
+        preprocessing: nn.Module | None = None,
         transform: Literal["affine", "spline"] = "spline",
         num_transforms: int = 6,
         width: int = 128,
@@ -63,21 +69,23 @@ class CouplingFlowPosteriorEstimator(PosteriorEstimator):
         weight_decay: float = 0.0,
         warmup_steps: int = 0,
         x_standardization: StandardizationMode = "elementwise",
+        theta_standardization: StandardizationMode = "elementwise",
+        max_batch_size: int = 16_384,
     ):
-        super().__init__(theta_dim, x_shape, summary_network, learning_rate, weight_decay, warmup_steps, x_standardization)
+        super().__init__(theta_shape, x_shape, summary_network, preprocessing, learning_rate, weight_decay, warmup_steps,
+                         x_standardization, theta_standardization, max_batch_size)
         self.flow = coupling_flow(
-            theta_dim, self.summary_dim, transform, num_transforms, width, depth, dropout, alpha, bins, bound, permutation
+            self.theta_dim, self.summary_dim, transform, num_transforms, width, depth, dropout, alpha, bins, bound, permutation
         )
 
     def standardized_log_prob(self, theta: Tensor, context: Tensor) -> Tensor:
         with full_precision(self.device):
-            return self.flow(context.float()).log_prob(theta.float())
+            return self.flow(context.float()).log_prob(theta.float().flatten(1))
 
-    def standardized_loss(self, theta: Tensor, context: Tensor) -> Tensor:
-        return -self.standardized_log_prob(theta, context)
+    def standardized_loss(self, theta: Tensor, context: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return -self.standardized_log_prob(theta, context)  # deterministic: no noise to draw
 
-    def standardized_sample(self, context: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def standardized_sample(self, context: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, int]:
         z = self.randn((len(context), self.theta_dim), generator)
-        self.num_evaluations = 1
         with full_precision(self.device):
-            return self.flow(context.float()).transform.inv(z)
+            return self.flow(context.float()).transform.inv(z).view(len(context), *self.theta_shape), 1

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..networks import ResidualMLP
-from .base import PosteriorEstimator, full_precision
+from ..networks.conditional import ConditionalMLP, build_backbone
+from ..networks.preconditioning import Preconditioner, per_sample
+from ..networks.standardization import StandardizationMode
+from ..utils.modes import full_precision
+from .base import PosteriorEstimator
 from .ode import SOLVERS, Solver, divergence, integrate
-from .standardization import StandardizationMode
 
 
 class FlowMatchingPosteriorEstimator(PosteriorEstimator):
@@ -28,7 +30,8 @@ class FlowMatchingPosteriorEstimator(PosteriorEstimator):
     - ``original`` (Wildberger, Dax et al., 2023): :math:`t` with density :math:`\propto t^\alpha`,
       :math:`\sigma_{min} > 0`, squared error, an adaptive solver.
 
-    The network sees ``[theta_t, context, t]`` (the same backbone as CMPE); the path, loss and ODE state
+    The backbone is called as ``F(theta_t, t, context)`` through the identity
+    :class:`~cmpe_lightning.networks.Preconditioner` (the same backbones as CMPE); the path, loss and ODE state
     are float32 (under mixed precision only the network runs in low precision; ``log_prob`` runs wholly in
     float32).
 
@@ -38,10 +41,12 @@ class FlowMatchingPosteriorEstimator(PosteriorEstimator):
         | Flow Matching for Generative Modeling (Lipman et al., 2023) https://arxiv.org/abs/2210.02747
 
     Args:
-        theta_dim: number of parameters.
+        theta_shape: shape of one parameter.
         x_shape: shape of one observation.
-        backbone: builds the velocity network from ``(in_features, out_features)``.
+        backbone: builds the velocity network from ``(theta_shape, context_features)``, see
+            :mod:`cmpe_lightning.networks.conditional`.
         summary_network: see :class:`PosteriorEstimator`.
+        preprocessing: see :class:`PosteriorEstimator`.
         recipe: ``paper`` or ``original``.
         time_power: ``alpha`` of the ``original`` recipe's time density (``paper`` uses 0).
         sigma_min: width of the data end of the ``original`` recipe's path (``paper`` uses 0).
@@ -55,14 +60,17 @@ class FlowMatchingPosteriorEstimator(PosteriorEstimator):
         weight_decay: see :class:`PosteriorEstimator`.
         warmup_steps: see :class:`PosteriorEstimator`.
         x_standardization: see :class:`PosteriorEstimator`.
+        theta_standardization: see :class:`PosteriorEstimator`.
+        max_batch_size: see :class:`PosteriorEstimator`.
     """
 
     def __init__(
         self,
-        theta_dim: int,
-        x_shape: Sequence[int],
-        backbone: Callable[[int, int], nn.Module] = ResidualMLP,
+        theta_shape: int | Sequence[int],
+        x_shape: Sequence[int] | Mapping[str, Sequence[int]],
+        backbone: Callable[[tuple[int, ...], int], nn.Module] = ConditionalMLP,
         summary_network: nn.Module | None = None,
+        preprocessing: nn.Module | None = None,
         recipe: Literal["paper", "original"] = "paper",
         time_power: float = 1.0,
         sigma_min: float = 1e-4,
@@ -75,8 +83,11 @@ class FlowMatchingPosteriorEstimator(PosteriorEstimator):
         weight_decay: float = 0.0,
         warmup_steps: int = 0,
         x_standardization: StandardizationMode = "elementwise",
+        theta_standardization: StandardizationMode = "elementwise",
+        max_batch_size: int = 16_384,
     ):
-        super().__init__(theta_dim, x_shape, summary_network, learning_rate, weight_decay, warmup_steps, x_standardization)
+        super().__init__(theta_shape, x_shape, summary_network, preprocessing, learning_rate, weight_decay, warmup_steps,
+                         x_standardization, theta_standardization, max_batch_size)
         if recipe not in ("paper", "original"):
             raise ValueError(f"recipe must be 'paper' or 'original', got {recipe!r}.")
         if solver not in SOLVERS:
@@ -86,20 +97,17 @@ class FlowMatchingPosteriorEstimator(PosteriorEstimator):
         self.sigma_min = 0.0 if recipe == "paper" else sigma_min
         self.solver, self.num_steps, self.atol, self.rtol = solver, num_steps, atol, rtol
         self.exact_divergence = exact_divergence
-        self.network = backbone(theta_dim + self.summary_dim + 1, theta_dim)
+        # the velocity at theta_t and time t (a float or (batch,)), in float32 around the backbone
+        self.velocity = Preconditioner(build_backbone(backbone, self.theta_shape, self.summary_dim))
 
-    def velocity(self, theta_t: Tensor, t: float | Tensor, context: Tensor) -> Tensor:
-        """The learned velocity at ``theta_t`` and time ``t`` (a float or ``(batch,)``), in float32."""
-        t = torch.as_tensor(t, dtype=torch.float32, device=theta_t.device).expand(len(theta_t))
-        return self.network(torch.cat([theta_t.float(), context, t[:, None]], dim=-1)).float()
-
-    def standardized_loss(self, theta: Tensor, context: Tensor) -> Tensor:
+    def standardized_loss(self, theta: Tensor, context: Tensor, generator: torch.Generator | None = None) -> Tensor:
         # density proportional to t^alpha: inverse CDF of u ~ U(0, 1)
-        t = torch.rand(len(theta), device=theta.device) ** (1 / (1 + self.time_power))
-        z = torch.randn_like(theta)
+        t = self.rand((len(theta),), generator) ** (1 / (1 + self.time_power))
+        z = self.randn(theta.shape, generator)
         shrink = 1 - self.sigma_min
-        theta_t = t[:, None] * theta + (1 - shrink * t[:, None]) * z
-        error = self.velocity(theta_t, t, context) - (theta - shrink * z)
+        t_ = per_sample(t, theta)
+        theta_t = t_ * theta + (1 - shrink * t_) * z
+        error = (self.velocity(theta_t, t, context) - (theta - shrink * z)).flatten(1)
         if self.recipe == "paper":  # log cosh, written to stay finite for large errors
             return (error + F.softplus(-2 * error) - math.log(2)).mean(-1)
         return error.square().mean(-1)
@@ -120,14 +128,13 @@ class FlowMatchingPosteriorEstimator(PosteriorEstimator):
         num_steps: int | None = None,
         atol: float | None = None,
         rtol: float | None = None,
-    ) -> Tensor:
+    ) -> tuple[Tensor, int]:
         """Integrates the ODE from noise; the config's solver settings are the defaults of every option."""
-        z = self.randn((len(context), self.theta_dim), generator)
+        z = self.randn((len(context), *self.theta_shape), generator)
         # the state stays float32: velocity() returns float32 even when the network runs in bf16
-        theta, self.num_evaluations = integrate(
+        return integrate(
             lambda t, x: self.velocity(x, t, context), z, 0.0, 1.0, **self._solver_options(solver, num_steps, atol, rtol)
         )
-        return theta
 
     def standardized_log_prob(
         self,
@@ -142,14 +149,17 @@ class FlowMatchingPosteriorEstimator(PosteriorEstimator):
 
         ``log q_1(theta) = log N(z) - int_0^1 div v(theta_t, t) dt``; the state carries the running integral.
         """
-        d = self.theta_dim
+        d, shape = self.theta_dim, (len(theta), *self.theta_shape)
+
+        def flat_velocity(t: float, flat: Tensor) -> Tensor:
+            return self.velocity(flat.view(shape), t, context).flatten(1)
 
         def augmented(t: float, state: Tensor) -> Tensor:
-            v, div = divergence(lambda x: self.velocity(x, t, context), state[:, :d], self.exact_divergence)
+            v, div = divergence(lambda x: flat_velocity(t, x), state[:, :d], self.exact_divergence)
             return torch.cat([v, div[:, None]], dim=-1)
 
-        start = torch.cat([theta.float(), theta.new_zeros(len(theta), 1)], dim=-1)
+        start = torch.cat([theta.float().flatten(1), theta.new_zeros(len(theta), 1)], dim=-1)
         with full_precision(self.device):
-            end, self.num_evaluations = integrate(augmented, start, 1.0, 0.0, **self._solver_options(solver, num_steps, atol, rtol))
+            end, _ = integrate(augmented, start, 1.0, 0.0, **self._solver_options(solver, num_steps, atol, rtol))
         z, integral = end[:, :d], end[:, d]  # integral = int_1^0 div dt = -int_0^1 div dt
         return -0.5 * z.square().sum(-1) - 0.5 * d * math.log(2 * math.pi) + integral

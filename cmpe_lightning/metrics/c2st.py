@@ -7,7 +7,8 @@ import torch
 from sklearn.model_selection import KFold, cross_val_score
 from sklearn.neural_network import MLPClassifier
 from torch import Tensor
-from torchmetrics import Metric
+
+from .base import PosteriorMetric
 
 
 def c2st(reference: Tensor, samples: Tensor, seed: int = 1, num_folds: int = 5, n_jobs: int | None = None) -> float:
@@ -53,21 +54,27 @@ def c2st(reference: Tensor, samples: Tensor, seed: int = 1, num_folds: int = 5, 
     return float(np.mean(cross_val_score(classifier, data, target, cv=folds, scoring="accuracy", n_jobs=n_jobs)))
 
 
-class C2ST(Metric):
+class C2ST(PosteriorMetric):
     """Mean :func:`c2st` over observations, accumulated batch by batch (and across processes).
 
-    ``update(samples, reference)`` takes ``(batch, m, d)`` approximate and ``(batch, n, d)`` reference
-    samples, one row per observation.
+    ``update(samples, theta, reference)`` takes ``(batch, m, *theta_shape)`` approximate and
+    ``(batch, n, *theta_shape)`` reference samples, one row per observation (parameters are flattened).
+
+    Args:
+        seed: seed of the classifier and of the folds.
+        num_folds: folds of the cross-validation.
+        n_jobs: parallel folds (scikit-learn's ``n_jobs``).
 
     Example:
         >>> metric = C2ST()
         >>> g = torch.Generator().manual_seed(0)
-        >>> metric.update(torch.randn(2, 300, 2, generator=g), torch.randn(2, 300, 2, generator=g))
+        >>> metric.update(torch.randn(2, 300, 2, generator=g), torch.zeros(2, 2), torch.randn(2, 300, 2, generator=g))
         >>> 0.4 < float(metric.compute()) < 0.6
         True
     """
 
-    full_state_update = False
+    name = "c2st"
+    requires_reference = True
     higher_is_better = False
 
     def __init__(self, seed: int = 1, num_folds: int = 5, n_jobs: int | None = None, **kwargs):
@@ -76,13 +83,11 @@ class C2ST(Metric):
         self.add_state("total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("count", default=torch.tensor(0), dist_reduce_fx="sum")
 
-    def update(self, samples: Tensor, reference: Tensor) -> None:
-        if samples.ndim != 3 or reference.ndim != 3 or len(samples) != len(reference):
-            raise ValueError(
-                "C2ST.update expects samples (batch, m, d) and reference (batch, n, d), got"
-                f" {tuple(samples.shape)} and {tuple(reference.shape)}."
-            )
-        for approx, exact in zip(samples, reference):
+    def update(self, samples: Tensor, theta: Tensor, reference: Tensor | None = None) -> None:
+        if reference is None:
+            raise ValueError("C2ST needs reference posterior samples; this test set has none.")
+        self.check(samples, theta, reference)
+        for approx, exact in zip(samples.flatten(2), reference.flatten(2)):
             self.total += c2st(exact, approx, self.seed, self.num_folds, self.n_jobs)
             self.count += 1
 

@@ -1,7 +1,13 @@
-"""Plain ``nn.Module`` networks: backbones and summary networks. They know nothing of Lightning."""
+"""Plain ``nn.Module`` networks: backbones, preconditioning, summary networks, standardization.
 
+They know nothing of Lightning. The coupling flows (:mod:`.coupling`, on zuko) are imported from their
+module, so that importing this package does not load zuko.
+"""
+
+from .conditional import ConditionalMLP, build_backbone
 from .mlp import ResidualMLP
+from .preconditioning import ConsistencyPreconditioner, Preconditioner
+from .standardization import Standardizer
 from .summary import DeepSet
-from .tumor_summary import TumorSummary
 
-__all__ = ["ResidualMLP", "DeepSet", "TumorSummary"]
+__all__ = ["ConditionalMLP", "build_backbone", "ResidualMLP", "Preconditioner", "ConsistencyPreconditioner", "Standardizer", "DeepSet"]

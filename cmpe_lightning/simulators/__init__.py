@@ -1,9 +1,21 @@
-"""Simulators: a prior, a vectorized forward model and, where one exists, a reference posterior."""
+"""The simulator contract shared by every task; the tasks themselves live in :mod:`cmpe_lightning.tasks`.
 
-from .base import Simulator
-from .gmm import BimodalGMM
-from .inverse_kinematics import InverseKinematics
-from .tumor import TumorSpheroid
-from .two_moons import TwoMoons
+Importing this package loads torch and numpy only (no Lightning, scikit-learn, zuko or Numba), so that
+spawned simulation workers start fast.
+"""
 
-__all__ = ["Simulator", "TwoMoons", "BimodalGMM", "InverseKinematics", "TumorSpheroid"]
+from .base import Simulator, sample_by_rejection
+
+__all__ = ["Simulator", "sample_by_rejection"]
+
+_MOVED = {"TwoMoons": "two_moons", "BimodalGMM": "gmm", "InverseKinematics": "inverse_kinematics", "TumorSpheroid": "tumor"}
+
+
+def __getattr__(name: str):
+    if name in _MOVED or name in ("tumor", "tumor_kernels", "tumor_lattice"):
+        where = f"cmpe_lightning.tasks.{_MOVED.get(name, 'tumor')}"
+        raise AttributeError(
+            f"cmpe_lightning.simulators.{name} moved to {where}; import it from there or from cmpe_lightning"
+            f" (e.g. `from cmpe_lightning import {name if name in _MOVED else 'TumorSpheroid, simulate_tumor'}`)."
+        )
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,7 +5,7 @@ neighbourhoods divide (an 11-stage cycle), push their neighbours outward to make
 away from the rim or where the extracellular matrix (ECM) is scarce, and produce and degrade ECM.
 The rules follow the model as the reference ``tumor2d`` package behaves (summarised in the project's
 ``docs/tumor-model.md``); the code is written from those rules, with the hot loops compiled by Numba
-(:mod:`.tumor_kernels`).
+(:mod:`.kernels`, imported on the first run so that importing this module does not load Numba).
 
 Choices where the rules leave room: the "lattice distance" ``d`` of the decision to stay proliferating is
 taken between the sites' integer lattice indices (before the jitter): with the jittered coordinates the
@@ -31,9 +31,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import tumor_kernels as kernels
-from .base import Simulator
-from .tumor_lattice import Lattice, jittered_lattice
+from ...simulators.base import Simulator
+from .lattice import Lattice, jittered_lattice
 
 PARAMETER_NAMES = (
     "division_rate",
@@ -107,6 +106,8 @@ class TumorState:
         """Fills the disc of ``radius`` around a random neighbour of the central site with cells."""
         from scipy.spatial import cKDTree
 
+        from . import kernels
+
         lattice = self.lattice
         central = lattice.site(lattice.size // 2, lattice.size // 2)
         neighbours = lattice.neighbours[lattice.neighbour_offsets[central]:lattice.neighbour_offsets[central + 1]]
@@ -129,6 +130,8 @@ class TumorState:
                                      self.production, self.params)
 
     def advance(self, t: float, t_stop: float) -> float:
+        from . import kernels
+
         lattice = self.lattice
         return kernels.advance(
             t, t_stop, self.counts, self.params, lattice.positions, lattice.grid, lattice.neighbour_offsets, lattice.neighbours,
@@ -138,6 +141,8 @@ class TumorState:
         )
 
     def find_border(self) -> int:
+        from . import kernels
+
         lattice = self.lattice
         return kernels.border_sites(self.occupant, lattice.neighbour_offsets, lattice.neighbours, lattice.on_edge,
                                     self.border)
@@ -161,6 +166,8 @@ def simulate_tumor(log10_theta, seed: int, max_wall_time_s: float | None = None)
         >>> {name: a.shape for name, a in out.items()}
         {'growth_curve': (20,), 'extra_cellular_matrix_profile': (1000,), 'proliferation_profile': (1000,)}
     """
+    from . import kernels  # Numba compiles (or loads its cache) on the first run, not at import
+
     theta = 10.0 ** check_log10_theta(log10_theta)
     if not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
         raise ValueError(f"seed must be a non-negative integer below 2**63, got {seed!r}.")
@@ -201,8 +208,8 @@ def simulate_tumor(log10_theta, seed: int, max_wall_time_s: float | None = None)
 class TumorSpheroid(Simulator):
     """The tumor model as a :class:`Simulator`: uniform prior on the 7 log10 parameters, costly runs.
 
-    ``simulate`` returns the three outputs concatenated, ``(num, 2020)`` (growth curve, ECM profile,
-    proliferation profile); training uses a pre-simulated bank (``cmpe-simulate``), which stores them by name.
+    Observations are dicts of the three named outputs (``x_shape`` is :data:`OUTPUT_SHAPES`), from ``simulate``
+    as from a pre-simulated bank (``cmpe-simulate``), which stores them by name; training uses a bank.
 
     Args:
         max_wall_time_s: seconds after which one run is stopped with :class:`SimulationTimeout`.
@@ -214,7 +221,7 @@ class TumorSpheroid(Simulator):
     """
 
     theta_dim = len(PARAMETER_NAMES)
-    x_shape = (sum(shape[0] for shape in OUTPUT_SHAPES.values()),)
+    x_shape = OUTPUT_SHAPES
 
     def __init__(self, max_wall_time_s: float | None = 600.0):
         if max_wall_time_s is not None and max_wall_time_s <= 0:
@@ -232,9 +239,9 @@ class TumorSpheroid(Simulator):
     def simulate_run(self, theta: np.ndarray, seed: int) -> dict[str, np.ndarray]:
         return simulate_tumor(theta, seed, self.max_wall_time_s)
 
-    def simulate(self, theta: Tensor, generator: torch.Generator) -> Tensor:
+    def simulate(self, theta: Tensor, generator: torch.Generator) -> dict[str, Tensor]:
         self.check_theta(theta)
         seeds = torch.randint(2**31, (len(theta),), generator=generator, device=generator.device).tolist()
         runs = [self.simulate_run(row, seed) for row, seed in zip(theta.cpu().double().numpy(), seeds)]
-        x = np.stack([np.concatenate([run[name] for name in OUTPUT_SHAPES]) for run in runs])
-        return torch.as_tensor(x, dtype=torch.float32, device=theta.device)
+        return {name: torch.as_tensor(np.stack([run[name] for run in runs]), dtype=torch.float32, device=theta.device)
+                for name in OUTPUT_SHAPES}

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor
 
-from .base import Simulator, sample_by_rejection
+from ..simulators.base import Simulator, sample_by_rejection
 
 
 class TwoMoons(Simulator):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .base import Simulator, sample_by_rejection
+from ..simulators.base import Simulator, sample_by_rejection
 
 
 class InverseKinematics(Simulator):

@@ -7,7 +7,7 @@ import itertools
 import torch
 from torch import Tensor
 
-from .base import Simulator
+from ..simulators.base import Simulator
 
 
 class BimodalGMM(Simulator):

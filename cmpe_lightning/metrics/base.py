@@ -1,0 +1,37 @@
+"""The interface of every posterior metric: draws, true parameters and, where a task has one, reference draws."""
+
+from __future__ import annotations
+
+from torch import Tensor
+from torchmetrics import Metric
+
+
+class PosteriorMetric(Metric):
+    """A torchmetrics Metric of posterior draws, logged by :class:`~cmpe_lightning.callbacks.PosteriorMetrics`.
+
+    ``update(samples, theta, reference)`` takes the draws ``(batch, num_samples, *theta_shape)``, the true
+    parameters ``(batch, *theta_shape)`` and the reference posterior's draws ``(batch, m, *theta_shape)``, or
+    ``None`` where the task has no reference (metrics with ``requires_reference`` are then skipped). The
+    value is logged as ``test/<name>``. States reduce across processes, so values are correct under DDP.
+    """
+
+    name: str = "metric"
+    requires_reference: bool = False
+    full_state_update = False
+
+    def update(self, samples: Tensor, theta: Tensor, reference: Tensor | None = None) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    @staticmethod
+    def check(samples: Tensor, theta: Tensor, reference: Tensor | None = None) -> None:
+        """Checks that draws, parameters and reference agree in batch and parameter shape."""
+        event = tuple(theta.shape[1:])
+        ok = samples.ndim == theta.ndim + 1 and len(samples) == len(theta) and tuple(samples.shape[2:]) == event
+        if reference is not None:
+            ok = ok and reference.ndim == samples.ndim and len(reference) == len(theta) and tuple(reference.shape[2:]) == event
+        if not ok:
+            found = (tuple(samples.shape), tuple(theta.shape), None if reference is None else tuple(reference.shape))
+            raise ValueError(
+                "A posterior metric expects samples (batch, n, *theta_shape), theta (batch, *theta_shape) and reference"
+                f" (batch, m, *theta_shape) or None; got {found}."
+            )

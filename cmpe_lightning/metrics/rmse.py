@@ -1,0 +1,46 @@
+"""The error of the posterior mean, in units of the spread of the true parameters."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .base import PosteriorMetric
+
+
+class NormalizedRMSE(PosteriorMetric):
+    r"""Root mean squared error of the posterior mean, per parameter divided by the true parameters' spread.
+
+    .. math:: \mathrm{NRMSE} = \sqrt{\frac{1}{d} \sum_j \frac{\frac{1}{N} \sum_i (\bar\theta_{ij} - \theta_{ij})^2}{s_j^2}}
+
+    with :math:`\bar\theta_i` the mean of the draws for observation :math:`i` and :math:`s_j` the standard
+    deviation of the true :math:`\theta_{ij}` over the test set (BayesFlow's normalized RMSE divides by
+    their range instead). About 1 for an estimator that ignores the data; 0 for a point mass at the truth.
+
+    Example:
+        >>> metric = NormalizedRMSE()
+        >>> theta = torch.randn(50, 3)
+        >>> metric.update(theta[:, None].expand(50, 10, 3), theta)
+        >>> float(metric.compute())
+        0.0
+    """
+
+    name = "normalized_rmse"
+    higher_is_better = False
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.add_state("errors", default=[], dist_reduce_fx="cat")  # posterior mean - truth, (N, d)
+        self.add_state("thetas", default=[], dist_reduce_fx="cat")
+
+    def update(self, samples: Tensor, theta: Tensor, reference: Tensor | None = None) -> None:
+        self.check(samples, theta)
+        theta = theta.detach().flatten(1).double()
+        self.errors.append(samples.detach().flatten(2).double().mean(1) - theta)
+        self.thetas.append(theta)
+
+    def compute(self) -> Tensor:
+        errors, thetas = (torch.cat(s) if isinstance(s, list) else s for s in (self.errors, self.thetas))
+        spread = thetas.var(0, unbiased=False)
+        spread = torch.where(spread > 0, spread, torch.ones_like(spread))  # a constant parameter: plain squared error
+        return (errors.square().mean(0) / spread).mean().sqrt().float()

@@ -1,0 +1,1 @@
+"""Utilities below every other package: seeded random streams and nested tensor structures."""
