@@ -25,6 +25,16 @@ def test_importing_a_simulator_loads_nothing_heavy(module):
     assert loaded == "[]"
 
 
+def test_no_two_subpackages_import_each_other():
+    from pathlib import Path
+
+    from cmpe_lightning.benchmark.import_graph import cycles, import_graph
+
+    edges = import_graph(Path(__file__).parents[1] / "cmpe_lightning")
+    assert edges["tasks"] and not cycles(edges)
+    assert not edges["simulators"] - {"utils"} and not edges["networks"]  # the bottom layers stay at the bottom
+
+
 def test_moved_names_say_where_they_went():
     import cmpe_lightning.simulators
 

@@ -100,20 +100,24 @@ def test_sampler_sweep_reuses_one_test_set(tmp_path, monkeypatch):
         sweep(["--config", config, "--ckpt_path", str(checkpoint_of(tmp_path)), "--sampler", "{steps: 3}", *SMALL])
 
 
-def test_checkpoint_round_trip_in_a_fresh_process(tmp_path, monkeypatch):
+@pytest.mark.parametrize("config", ["two_moons/cmpe.yaml", "gmm/nsf.yaml", "inverse_kinematics/fmpe.yaml"])
+def test_checkpoint_round_trip_in_a_fresh_process(config, tmp_path, monkeypatch):
+    """A checkpoint loaded by the base class in a new process draws the same samples from raw observations."""
     monkeypatch.chdir(tmp_path)
-    config = next(c for c in CONFIGS if c.endswith("two_moons/cmpe.yaml"))
+    config = next(c for c in CONFIGS if c.endswith(config))
     fit = run_cli(small_fit_args(config))
-    x = torch.tensor([[0.1, -0.2], [0.0, 0.3]])
-    expected = fit.model.sample(x, 50, generator=torch.Generator().manual_seed(7), num_steps=3)
+    x = fit.datamodule.simulator.sample_joint(2, torch.Generator().manual_seed(3))[1]
+    torch.save(x, tmp_path / "x.pt")
+    options = {"num_steps": 3} if "num_steps" in fit.model.hparams else {}
+    expected = fit.model.sample(x, 50, generator=torch.Generator().manual_seed(7), **options)
     script = (
         "import sys, torch\n"
         "from cmpe_lightning import PosteriorEstimator\n"
         "est = PosteriorEstimator.load_from_checkpoint(sys.argv[1])\n"
-        "x = torch.tensor([[0.1, -0.2], [0.0, 0.3]])\n"
-        "torch.save(est.sample(x, 50, generator=torch.Generator().manual_seed(7), num_steps=3), sys.argv[2])\n"
+        f"samples = est.sample(torch.load(sys.argv[2]), 50, generator=torch.Generator().manual_seed(7), **{options!r})\n"
+        "torch.save(samples, sys.argv[3])\n"
     )
-    subprocess.run([sys.executable, "-c", script, str(checkpoint_of(tmp_path)), "out.pt"], check=True)
+    subprocess.run([sys.executable, "-c", script, str(checkpoint_of(tmp_path)), "x.pt", "out.pt"], check=True)
     assert torch.equal(torch.load(tmp_path / "out.pt"), expected)
 
 

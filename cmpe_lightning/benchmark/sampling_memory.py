@@ -15,7 +15,6 @@ import argparse
 import resource
 import time
 
-import torch
 
 from ..estimators import PosteriorEstimator
 from ..utils.structure import zeros
