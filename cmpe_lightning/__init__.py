@@ -34,6 +34,8 @@ _EXPORTS = {
     "simulate_tumor": "tasks.tumor",
     "TumorPreprocessing": "tasks.tumor",
     "TumorSummary": "tasks.tumor",
+    "ImageDenoisingDataModule": "tasks.denoising",
+    "ImageSummary": "tasks.denoising",
 }
 __all__ = list(_EXPORTS)
 
@@ -59,6 +61,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
         PosteriorEstimator,
     )
     from .simulators import Simulator
+    from .tasks.denoising import ImageDenoisingDataModule, ImageSummary
     from .tasks.gmm import BimodalGMM
     from .tasks.inverse_kinematics import InverseKinematics
     from .tasks.tumor import TumorPreprocessing, TumorSpheroid, TumorSummary, simulate_tumor

@@ -12,7 +12,8 @@ from cmpe_lightning import PosteriorEstimator
 from cmpe_lightning.cli import main, run_cli
 
 ALL_CONFIGS = sorted(str(p) for p in (Path(__file__).parents[1] / "configs").glob("*/*.yaml"))
-CONFIGS = [c for c in ALL_CONFIGS if "/tumor/" not in c]  # simulator tasks; the tumor trains from a bank
+# simulator tasks; the tumor trains from a bank, the image configs are tested in test_denoising.py
+CONFIGS = [c for c in ALL_CONFIGS if "/tumor/" not in c and "/fashion_mnist/" not in c]
 TUMOR_CONFIG = next(c for c in ALL_CONFIGS if c.endswith("tumor/cmpe.yaml"))
 SMALL = [
     "--trainer.max_steps", "3", "--trainer.limit_val_batches", "1", "--trainer.enable_progress_bar", "false",

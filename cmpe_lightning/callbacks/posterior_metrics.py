@@ -27,9 +27,14 @@ class PosteriorMetrics(pl.Callback):
 
     Args:
         metrics: the metrics; ``None``: C2ST (where there is a reference) and the normalized RMSE.
+        num_samples: posterior draws per test observation where the test set has no reference posterior
+            (with one, as many as the reference has).
     """
 
-    def __init__(self, metrics: list[PosteriorMetric] | None = None):
+    def __init__(self, metrics: list[PosteriorMetric] | None = None, num_samples: int = 1000):
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be a positive integer, got {num_samples}.")
+        self.num_samples = num_samples
         self.metrics = list(metrics) if metrics is not None else [C2ST(), NormalizedRMSE()]
         names = [metric.name for metric in self.metrics]
         if len(set(names)) != len(names):
@@ -38,6 +43,7 @@ class PosteriorMetrics(pl.Callback):
         self._seconds = self._draws = self._evaluations = 0.0
 
     def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        pl_module.num_test_samples = self.num_samples
         for metric in self.metrics:
             metric.reset()
             metric.to(pl_module.device)

@@ -97,9 +97,10 @@ class PosteriorEstimator(pl.LightningModule, ABC):
         self.preprocessing = preprocessing if preprocessing is not None else Standardizer(self.x_shape, x_standardization)
         self.theta_standardizer = Standardizer(self.theta_shape, theta_standardization)
         self.summary_dim = self._infer_summary_dim()
-        # inference-time options, set by the CLI (--sampler, --predictions.num_samples); not hyperparameters
+        # inference-time options, set by the CLI (--sampler) and callbacks (PosteriorSampleWriter's and
+        # PosteriorMetrics' num_samples); not hyperparameters
         self.sampler_options: dict[str, Any] = {}
-        self.num_predict_samples = 1000
+        self.num_predict_samples = self.num_test_samples = 1000
 
     @property
     def theta_dim(self) -> int:
@@ -240,10 +241,10 @@ class PosteriorEstimator(pl.LightningModule, ABC):
         """Draws for the test batch ``{theta, x[, reference]}``; callbacks compute the metrics from the result.
 
         Returns the batch with ``samples`` (as many per observation as the reference has, or
-        ``num_predict_samples``), the sampler's ``seconds`` and its ``network_evaluations`` per draw.
+        ``num_test_samples``), the sampler's ``seconds`` and its ``network_evaluations`` per draw.
         """
         reference = batch.get("reference")
-        num_samples = reference.shape[1] if reference is not None else self.num_predict_samples
+        num_samples = reference.shape[1] if reference is not None else self.num_test_samples
         synchronize(self.device)
         start = time.perf_counter()
         draws = self.draw(batch["x"], num_samples, **self.sampler_options)

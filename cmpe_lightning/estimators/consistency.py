@@ -62,6 +62,8 @@ class ConsistencyPosteriorEstimator(PosteriorEstimator):
         preconditioning: ``paper`` feeds raw ``theta_t`` and ``t`` to ``F``; ``edm`` feeds
             ``theta_t / sqrt(sigma^2 + t^2)`` and ``log(t) / 4`` (Karras et al., 2022).
         num_steps: default number of sampling steps ``K`` (overridable per call of :meth:`sample`).
+        clip: default ``(low, high)`` bounds in the original parameter space that every step's estimate is
+            clipped to (images: ``(-1.01, 1.01)``), or ``None`` (overridable per call of :meth:`sample`).
         learning_rate: see :class:`PosteriorEstimator`.
         weight_decay: see :class:`PosteriorEstimator`.
         warmup_steps: see :class:`PosteriorEstimator`.
@@ -88,6 +90,7 @@ class ConsistencyPosteriorEstimator(PosteriorEstimator):
         pseudo_huber: Literal["vector", "elementwise"] = "vector",
         preconditioning: Literal["paper", "edm"] = "paper",
         num_steps: int = 10,
+        clip: tuple[float, float] | None = None,
         learning_rate: float = 5e-4,
         weight_decay: float = 0.0,
         warmup_steps: int = 0,
@@ -106,6 +109,7 @@ class ConsistencyPosteriorEstimator(PosteriorEstimator):
         self.epsilon, self.t_max, self.rho = epsilon, t_max, rho
         self.s0, self.s1, self.p_mean, self.p_std = s0, s1, p_mean, p_std
         self.pseudo_huber, self.num_steps = pseudo_huber, num_steps
+        self.clip = check_bounds(clip)
         self.huber_c = 0.00054 * math.sqrt(self.theta_dim)
         network = build_backbone(backbone, self.theta_shape, self.summary_dim)
         self.consistency_function = ConsistencyPreconditioner(network, epsilon, sigma_data, preconditioning)
@@ -136,12 +140,17 @@ class ConsistencyPosteriorEstimator(PosteriorEstimator):
         return distance / (t2 - t1)
 
     def standardized_sample(
-        self, context: Tensor, generator: torch.Generator | None = None, num_steps: int | None = None
+        self, context: Tensor, generator: torch.Generator | None = None, num_steps: int | None = None,
+        clip: tuple[float, float] | None = None,
     ) -> tuple[Tensor, int]:
-        """Multi-step consistency sampling with ``num_steps`` network evaluations (default: ``self.num_steps``)."""
+        """Multi-step consistency sampling with ``num_steps`` network evaluations (default: ``self.num_steps``),
+        each step's estimate clipped to ``clip`` (default: ``self.clip``) in the original parameter space."""
         num_steps = self.num_steps if num_steps is None else num_steps
         if num_steps < 1:
             raise ValueError(f"num_steps must be a positive integer, got {num_steps}.")
+        bounds = check_bounds(self.clip if clip is None else clip)
+        if bounds is not None:  # the bounds in standardized space, per parameter entry
+            low, high = (self.theta_standardizer(torch.full(self.theta_shape, b, device=self.device)) for b in bounds)
         shape = (len(context), *self.theta_shape)
         levels = karras_grid(num_steps + 1, self.epsilon, self.t_max, self.rho).flip(0).tolist()
         theta = levels[0] * self.randn(shape, generator)
@@ -149,4 +158,15 @@ class ConsistencyPosteriorEstimator(PosteriorEstimator):
             if i > 0:  # re-noise the previous estimate to this level; the first step starts from pure noise
                 theta = theta + math.sqrt(level**2 - self.epsilon**2) * self.randn(shape, generator)
             theta = self.consistency_function(theta, level, context)
+            if bounds is not None:
+                theta = torch.maximum(torch.minimum(theta, high), low)
         return theta, num_steps
+
+
+def check_bounds(bounds: Sequence[float] | None) -> tuple[float, float] | None:
+    """``(low, high)`` as floats with ``low < high``, or ``None``."""
+    if bounds is None:
+        return None
+    if len(bounds) != 2 or not float(bounds[0]) < float(bounds[1]):
+        raise ValueError(f"clip must be two bounds (low, high) with low < high, got {bounds!r}.")
+    return float(bounds[0]), float(bounds[1])

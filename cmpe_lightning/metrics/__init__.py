@@ -2,6 +2,10 @@
 
 from .base import PosteriorMetric
 from .c2st import C2ST, c2st
-from .rmse import NormalizedRMSE
+from .coverage import IntervalCoverage
+from .image_quality import PosteriorMeanImageQuality
+from .mmd import MMD, mmd_squared
+from .rmse import NormalizedRMSE, PosteriorRMSE
 
-__all__ = ["PosteriorMetric", "C2ST", "c2st", "NormalizedRMSE"]
+__all__ = ["PosteriorMetric", "C2ST", "c2st", "IntervalCoverage", "PosteriorMeanImageQuality", "MMD", "mmd_squared",
+           "NormalizedRMSE", "PosteriorRMSE"]

@@ -1,4 +1,4 @@
-"""The error of the posterior mean, in units of the spread of the true parameters."""
+"""Errors of posterior draws and of the posterior mean, per observation and in units of the parameters' spread."""
 
 from __future__ import annotations
 
@@ -44,3 +44,44 @@ class NormalizedRMSE(PosteriorMetric):
         spread = thetas.var(0, unbiased=False)
         spread = torch.where(spread > 0, spread, torch.ones_like(spread))  # a constant parameter: plain squared error
         return (errors.square().mean(0) / spread).mean().sqrt().float()
+
+
+class PosteriorRMSE(PosteriorMetric):
+    r"""Root mean squared error of the draws, per observation, averaged over observations (the paper's image RMSE).
+
+    .. math:: \mathrm{RMSE} = \frac{1}{N} \sum_i \sqrt{\frac{1}{n d} \sum_{k, j} (\theta^{(k)}_{ij} - \theta_{ij})^2}
+
+    over ``n`` draws and ``d`` parameter entries (784 pixels) of observation ``i``. A calibrated posterior
+    scores about :math:`\sqrt{2}` times the error of its mean. ``of_mean: true`` scores the posterior mean
+    instead (the draws' average), logged as ``posterior_mean_rmse``.
+
+    Args:
+        of_mean: score the mean of the draws instead of each draw.
+
+    Example:
+        >>> metric = PosteriorRMSE()
+        >>> metric.update(torch.ones(2, 5, 3), torch.zeros(2, 3))
+        >>> float(metric.compute())
+        1.0
+    """
+
+    higher_is_better = False
+
+    def __init__(self, of_mean: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.of_mean = of_mean
+        self.name = "posterior_mean_rmse" if of_mean else "rmse"
+        self.add_state("total", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, samples: Tensor, theta: Tensor, reference: Tensor | None = None) -> None:
+        self.check(samples, theta)
+        samples = samples.detach().flatten(2).double()
+        if self.of_mean:
+            samples = samples.mean(1, keepdim=True)
+        error = samples - theta.detach().flatten(1).double()[:, None]
+        self.total += error.square().mean((1, 2)).sqrt().sum()
+        self.count += len(error)
+
+    def compute(self) -> Tensor:
+        return (self.total / self.count).float()

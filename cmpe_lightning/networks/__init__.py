@@ -9,5 +9,7 @@ from .mlp import ResidualMLP
 from .preconditioning import ConsistencyPreconditioner, Preconditioner
 from .standardization import Standardizer
 from .summary import DeepSet
+from .unet import ConditionalUNet
 
-__all__ = ["ConditionalMLP", "build_backbone", "ResidualMLP", "Preconditioner", "ConsistencyPreconditioner", "Standardizer", "DeepSet"]
+__all__ = ["ConditionalMLP", "build_backbone", "ResidualMLP", "Preconditioner", "ConsistencyPreconditioner", "Standardizer", "DeepSet",
+           "ConditionalUNet"]
