@@ -2,10 +2,10 @@
 
 from .base import PosteriorMetric
 from .c2st import C2ST, c2st
-from .coverage import IntervalCoverage
+from .coverage import CalibrationError, IntervalCoverage, central_interval_hits
 from .image_quality import PosteriorMeanImageQuality
 from .mmd import MMD, mmd_squared
 from .rmse import NormalizedRMSE, PosteriorRMSE
 
-__all__ = ["PosteriorMetric", "C2ST", "c2st", "IntervalCoverage", "PosteriorMeanImageQuality", "MMD", "mmd_squared",
+__all__ = ["PosteriorMetric", "C2ST", "c2st", "IntervalCoverage", "CalibrationError", "central_interval_hits", "PosteriorMeanImageQuality", "MMD", "mmd_squared",
            "NormalizedRMSE", "PosteriorRMSE"]
