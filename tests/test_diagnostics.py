@@ -1,9 +1,11 @@
 """Calibration diagnostics on a conjugate Gaussian model, whose exact posterior is known."""
 
+import numpy as np
 import pytest
 import torch
 
-from cmpe_lightning.metrics import CalibrationError, IntervalCoverage
+from cmpe_lightning.metrics import SBC, TARP, CalibrationError, IntervalCoverage, PosteriorContraction, PosteriorZScore
+from cmpe_lightning.metrics.sbc import ECDFUniformityTest
 
 SIGMA = 0.5  # x ~ N(theta, SIGMA^2), theta ~ N(0, I): posterior N(x / (1 + SIGMA^2), SIGMA^2 / (1 + SIGMA^2))
 
@@ -40,3 +42,55 @@ def test_coverage_says_which_way():
     over.update(*posterior_draws(scale=0.5))
     under.update(*posterior_draws(scale=2.0))
     assert float(over.compute()) < 0.8 and float(under.compute()) > 0.97
+
+
+def sbc(samples, theta):
+    metric = SBC()
+    for chunk in range(0, len(theta), 500):
+        metric.update(samples[chunk: chunk + 500], theta[chunk: chunk + 500])
+    return metric
+
+
+# with 1 000 simulated null statistics the smallest p-value is 1/1001; a correct posterior falls below 0.002 for
+# one of its 3 parameters with probability about 0.6 %
+def test_sbc_accepts_the_exact_posterior():
+    metric = sbc(*posterior_draws())
+    assert float(metric.compute()) > 0.002 and metric.ranks().shape == (2000, 3)
+
+
+@pytest.mark.parametrize("shift, scale", [(0.3, 1.0), (0.0, 0.8), (0.0, 1.25)], ids=["shifted", "overconfident", "underconfident"])
+def test_sbc_rejects_miscalibrated_posteriors(shift, scale):
+    assert float(sbc(*posterior_draws(shift, scale)).compute()) < 0.002
+
+
+def test_ecdf_band_holds_uniform_samples_at_its_level():
+    test = ECDFUniformityTest(200, num_simulations=500)
+    points, lower, upper = test.band(0.05)
+    rng = np.random.default_rng(1)
+    inside = [np.all(((x := rng.uniform(size=200))[:, None] <= points).mean(0) - points >= lower - 1e-12)
+              and np.all((x[:, None] <= points).mean(0) - points <= upper + 1e-12) for _ in range(400)]
+    assert 0.91 <= np.mean(inside) <= 0.99
+
+
+def computed(metric_class, samples, theta):
+    metric = metric_class()
+    metric.update(samples, theta)
+    return float(metric.compute())
+
+
+def test_tarp_and_zscore_on_the_exact_posterior():
+    samples, theta = posterior_draws()
+    assert computed(TARP, samples, theta) < 0.04  # the KS distance's 95 % point for 2 000 observations is 0.03
+    assert abs(computed(PosteriorZScore, samples, theta) - 1) < 0.05
+    # prior variance 1, posterior variance SIGMA^2 / (1 + SIGMA^2) = 0.2
+    assert abs(computed(PosteriorContraction, samples, theta) - 0.8) < 0.02
+
+
+@pytest.mark.parametrize("shift, scale", [(1.0, 1.0), (0.0, 0.5), (0.0, 2.0)], ids=["shifted", "overconfident", "underconfident"])
+def test_tarp_detects_miscalibration(shift, scale):
+    assert computed(TARP, *posterior_draws(shift, scale)) > 0.08
+
+
+def test_zscores_say_which_way():
+    assert computed(PosteriorZScore, *posterior_draws(scale=0.5)) > 1.5
+    assert computed(PosteriorZScore, *posterior_draws(scale=2.0)) < 0.7

@@ -2,10 +2,16 @@
 
 from .base import PosteriorMetric
 from .c2st import C2ST, c2st
+from .contraction import PosteriorContraction, PosteriorZScore
 from .coverage import CalibrationError, IntervalCoverage, central_interval_hits
 from .image_quality import PosteriorMeanImageQuality
 from .mmd import MMD, mmd_squared
 from .rmse import NormalizedRMSE, PosteriorRMSE
+from .sbc import SBC, ECDFUniformityTest, sbc_ranks
+from .tarp import TARP, tarp_coverage
 
-__all__ = ["PosteriorMetric", "C2ST", "c2st", "IntervalCoverage", "CalibrationError", "central_interval_hits", "PosteriorMeanImageQuality", "MMD", "mmd_squared",
-           "NormalizedRMSE", "PosteriorRMSE"]
+__all__ = [
+    "PosteriorMetric", "C2ST", "c2st", "CalibrationError", "IntervalCoverage", "central_interval_hits", "MMD",
+    "mmd_squared", "NormalizedRMSE", "PosteriorRMSE", "PosteriorMeanImageQuality", "PosteriorContraction",
+    "PosteriorZScore", "SBC", "ECDFUniformityTest", "sbc_ranks", "TARP", "tarp_coverage",
+]
