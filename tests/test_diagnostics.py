@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from cmpe_lightning.metrics import SBC, TARP, CalibrationError, IntervalCoverage, PosteriorContraction, PosteriorZScore
+from cmpe_lightning.metrics import (
+    SBC, TARP, CalibrationError, IntervalCoverage, JointC2ST, PosteriorContraction, PosteriorZScore,
+)
 from cmpe_lightning.metrics.sbc import ECDFUniformityTest
 
 SIGMA = 0.5  # x ~ N(theta, SIGMA^2), theta ~ N(0, I): posterior N(x / (1 + SIGMA^2), SIGMA^2 / (1 + SIGMA^2))
@@ -94,3 +96,17 @@ def test_tarp_detects_miscalibration(shift, scale):
 def test_zscores_say_which_way():
     assert computed(PosteriorZScore, *posterior_draws(scale=0.5)) > 1.5
     assert computed(PosteriorZScore, *posterior_draws(scale=2.0)) < 0.7
+
+
+@pytest.mark.parametrize("shift, scale, detected", [(0.0, 1.0, False), (1.0, 1.0, True), (0.0, 0.4, True)],
+                         ids=["exact", "shifted", "overconfident"])
+def test_joint_c2st_needs_no_reference(shift, scale, detected):
+    samples, theta = posterior_draws(shift, scale, num=800, draws=5, d=2)
+    g = torch.Generator().manual_seed(0)  # posterior_draws' observations, recomputed from the same stream
+    theta_again = torch.randn(800, 2, generator=g)
+    x = theta_again + SIGMA * torch.randn(800, 2, generator=g)
+    assert torch.equal(theta, theta_again)
+    metric = JointC2ST()
+    metric.update(samples, theta, x=x)
+    accuracy = float(metric.compute())
+    assert accuracy > 0.6 if detected else accuracy < 0.56

@@ -55,6 +55,8 @@ class PosteriorMetrics(pl.Callback):
         for metric in self.metrics:
             if metric.requires_reference and reference is None:
                 self._skipped.add(metric.name)
+            elif metric.requires_observations:
+                metric.update(samples, theta, reference, x=outputs["x"])
             else:
                 metric.update(samples, theta, reference)
         draws = samples.shape[0] * samples.shape[1]

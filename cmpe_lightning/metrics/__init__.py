@@ -1,7 +1,7 @@
 """Posterior metrics as torchmetrics Metrics, computed outside the estimators (see :mod:`cmpe_lightning.callbacks`)."""
 
 from .base import PosteriorMetric
-from .c2st import C2ST, c2st
+from .c2st import C2ST, JointC2ST, c2st
 from .contraction import PosteriorContraction, PosteriorZScore
 from .coverage import CalibrationError, IntervalCoverage, central_interval_hits
 from .image_quality import PosteriorMeanImageQuality
@@ -11,7 +11,7 @@ from .sbc import SBC, ECDFUniformityTest, sbc_ranks
 from .tarp import TARP, tarp_coverage
 
 __all__ = [
-    "PosteriorMetric", "C2ST", "c2st", "CalibrationError", "IntervalCoverage", "central_interval_hits", "MMD",
+    "PosteriorMetric", "C2ST", "JointC2ST", "c2st", "CalibrationError", "IntervalCoverage", "central_interval_hits", "MMD",
     "mmd_squared", "NormalizedRMSE", "PosteriorRMSE", "PosteriorMeanImageQuality", "PosteriorContraction",
     "PosteriorZScore", "SBC", "ECDFUniformityTest", "sbc_ranks", "TARP", "tarp_coverage",
 ]

@@ -17,6 +17,8 @@ class PosteriorMetric(Metric):
 
     name: str = "metric"
     requires_reference: bool = False
+    # metrics that also need the observations get them as update(..., x=x) (a tensor or a dict of named parts)
+    requires_observations: bool = False
     full_state_update = False
 
     def update(self, samples: Tensor, theta: Tensor, reference: Tensor | None = None) -> None:  # pragma: no cover

@@ -11,7 +11,8 @@ from torch import Tensor
 from .base import PosteriorMetric
 
 
-def c2st(reference: Tensor, samples: Tensor, seed: int = 1, num_folds: int = 5, n_jobs: int | None = None) -> float:
+def c2st(reference: Tensor, samples: Tensor, seed: int = 1, num_folds: int = 5, n_jobs: int | None = None,
+         hidden_units: int | None = None) -> float:
     """Cross-validated accuracy of a classifier telling ``samples`` from ``reference``; 0.5 means indistinguishable.
 
     As in sbibm: both sets are z-scored with the reference's mean and standard deviation, then a
@@ -28,6 +29,7 @@ def c2st(reference: Tensor, samples: Tensor, seed: int = 1, num_folds: int = 5, 
         seed: seed of the classifier and of the folds.
         num_folds: folds of the cross-validation.
         n_jobs: parallel folds (scikit-learn's ``n_jobs``); the result does not depend on it.
+        hidden_units: width of the classifier's two hidden layers (sbibm: ``10 d``, the default).
 
     Example:
         >>> g = torch.Generator().manual_seed(0)
@@ -44,11 +46,12 @@ def c2st(reference: Tensor, samples: Tensor, seed: int = 1, num_folds: int = 5, 
     if not (torch.isfinite(reference).all() and torch.isfinite(samples).all()):
         raise ValueError("c2st got non-finite values (NaN or inf) in its inputs.")
     mean, std = reference.mean(0), reference.std(0)
+    std = torch.where(std > 0, std, torch.ones_like(std))  # a constant feature (a blank pixel) stays as it is
     data = torch.cat([(reference - mean) / std, (samples - mean) / std]).numpy()
     target = np.concatenate([np.zeros(len(reference)), np.ones(len(samples))])
-    dim = reference.shape[1]
+    width = 10 * reference.shape[1] if hidden_units is None else hidden_units
     classifier = MLPClassifier(
-        activation="relu", hidden_layer_sizes=(10 * dim, 10 * dim), max_iter=10000, solver="adam", random_state=seed
+        activation="relu", hidden_layer_sizes=(width, width), max_iter=10000, solver="adam", random_state=seed
     )
     folds = KFold(n_splits=num_folds, shuffle=True, random_state=seed)
     return float(np.mean(cross_val_score(classifier, data, target, cv=folds, scoring="accuracy", n_jobs=n_jobs)))
@@ -93,3 +96,60 @@ class C2ST(PosteriorMetric):
 
     def compute(self) -> Tensor:
         return (self.total / self.count).float()
+
+
+class JointC2ST(PosteriorMetric):
+    """A reference-free classifier check, logged as ``joint_c2st``: 0.5 when the posterior is correct.
+
+    Over the test set, a classifier tells the true pairs ``(theta_i, x_i)`` from pairs ``(theta~_i, x_i)``
+    with one posterior draw ``theta~_i`` per observation (:func:`c2st` on the joined, flattened vectors).
+    Both sets follow ``p(theta, x)`` exactly when the posterior is correct; any accuracy above 0.5 is
+    evidence against it. It needs many test observations (hundreds or more), not many draws, and sees
+    ``x`` as flattened raw values, so it suits low-dimensional observations best.
+
+    References:
+        | Validation diagnostics for SBI algorithms based on normalizing flows (Linhart et al., 2022)
+        | https://arxiv.org/abs/2211.09602 (the joint-space classifier, of which L-C2ST is the local form)
+
+    Args:
+        seed: seed of the classifier, of the folds and of the choice of draw.
+        num_folds: folds of the cross-validation.
+        hidden_units: width of the classifier's hidden layers (default ``10 d``, at most 256).
+
+    Example:
+        >>> metric = JointC2ST()
+        >>> g = torch.Generator().manual_seed(0)
+        >>> theta = torch.randn(600, 1, generator=g)
+        >>> x = theta + 0.5 * torch.randn(600, 1, generator=g)
+        >>> exact = x[:, None] / 1.25 + (0.2 ** 0.5) * torch.randn(600, 4, 1, generator=g)
+        >>> metric.update(exact, theta, x=x)
+        >>> float(metric.compute()) < 0.56
+        True
+    """
+
+    name = "joint_c2st"
+    requires_observations = True
+    higher_is_better = False
+
+    def __init__(self, seed: int = 1, num_folds: int = 5, hidden_units: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed, self.num_folds, self.hidden_units = seed, num_folds, hidden_units
+        self.add_state("true_pairs", default=[], dist_reduce_fx="cat")
+        self.add_state("drawn_pairs", default=[], dist_reduce_fx="cat")
+
+    def update(self, samples: Tensor, theta: Tensor, reference: Tensor | None = None, x=None) -> None:
+        if x is None:
+            raise ValueError("JointC2ST needs the observations: update(samples, theta, x=x).")
+        self.check(samples, theta)
+        parts = x.values() if isinstance(x, dict) else [x]
+        x = torch.cat([part.detach().flatten(1).double() for part in parts], dim=-1)
+        generator = torch.Generator().manual_seed(self.seed + len(self.true_pairs))
+        pick = torch.randint(samples.shape[1], (len(theta),), generator=generator).to(samples.device)
+        drawn = samples[torch.arange(len(theta), device=samples.device), pick]
+        self.true_pairs.append(torch.cat([theta.detach().flatten(1).double(), x], dim=-1))
+        self.drawn_pairs.append(torch.cat([drawn.detach().flatten(1).double(), x], dim=-1))
+
+    def compute(self) -> Tensor:
+        true, drawn = (torch.cat(s) if isinstance(s, list) else s for s in (self.true_pairs, self.drawn_pairs))
+        width = self.hidden_units if self.hidden_units is not None else min(10 * true.shape[1], 256)
+        return torch.tensor(c2st(true, drawn, self.seed, self.num_folds, hidden_units=width), dtype=torch.float32)
