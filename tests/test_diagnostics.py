@@ -110,3 +110,20 @@ def test_joint_c2st_needs_no_reference(shift, scale, detected):
     metric.update(samples, theta, x=x)
     accuracy = float(metric.compute())
     assert accuracy > 0.6 if detected else accuracy < 0.56
+
+
+def test_diagnostic_plots_are_written(tmp_path):
+    from types import SimpleNamespace
+
+    from cmpe_lightning.callbacks import DiagnosticPlots
+
+    trainer = SimpleNamespace(is_global_zero=True, log_dir=str(tmp_path), loggers=[], global_step=0)
+    callback = DiagnosticPlots(names=["a", "b"])
+    callback.on_test_start(trainer, None)
+    samples, theta = posterior_draws(num=300, d=3)
+    for batch_idx, start in enumerate(range(0, 300, 100)):
+        outputs = {"samples": samples[start: start + 100], "theta": theta[start: start + 100]}
+        callback.on_test_batch_end(trainer, None, outputs, None, batch_idx)
+    callback.on_test_end(trainer, None)
+    for kind in ("sbc", "coverage", "recovery", "zscore"):
+        assert (tmp_path / f"diagnostics_{kind}.png").stat().st_size > 1000
