@@ -148,3 +148,29 @@ def test_a_simulator_without_reference_posterior_gives_a_test_set_without_one():
     dm.setup("test")
     batch = next(iter(dm.test_dataloader()))
     assert set(batch) == {"theta", "x"} and batch["x"].shape == (1, 2)
+
+
+def test_reference_posterior_is_computed_once(tmp_path, monkeypatch):
+    def make(seed=0):
+        return SimulationDataModule(TwoMoons(), num_test_observations=2, num_reference_samples=50, seed=seed,
+                                    reference_cache=str(tmp_path))
+
+    first = make()
+    first.setup("test")
+    assert len(list(tmp_path.glob("*.pt"))) == 1
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the reference posterior was sampled again")
+
+    monkeypatch.setattr(TwoMoons, "sample_reference_posterior", refuse)
+    second = make()
+    second.setup("test")  # read from the cache
+    for key in ("theta", "x", "reference"):
+        assert torch.equal(first._datasets["test"].tensors[key], second._datasets["test"].tensors[key])
+    with pytest.raises(AssertionError, match="sampled again"):
+        make(seed=1).setup("test")  # another seed is another test set
+    (cache_file,) = tmp_path.glob("*.pt")
+    cache_file.write_bytes(b"truncated")
+    monkeypatch.undo()
+    with pytest.warns(UserWarning, match="unreadable cache file"):
+        make().setup("test")

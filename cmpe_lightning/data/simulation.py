@@ -14,6 +14,7 @@ from ..utils.seeding import REFERENCE, STANDARDIZATION, TEST, TRAIN, VALIDATION,
 from ..utils.structure import Batch, normalize_shape
 from .observations import prediction_dataset
 from .online import EpochCountingLoader, OnlineSimulationDataset
+from .reference_cache import cache_key, cached, default_cache_folder
 from .tensors import TensorBatchDataset, batch_loader
 
 
@@ -47,6 +48,9 @@ class SimulationDataModule(pl.LightningDataModule):
         predict_batch_size: observations per prediction batch.
         num_workers: DataLoader worker processes for training.
         seed: the seed of every data stream.
+        reference_cache: where the test set and its reference samples are kept once computed (they depend
+            only on the simulator, its arguments, the seed and the sizes): ``true`` for
+            ``~/.cache/cmpe_lightning/references``, a folder, or ``false`` for no cache.
     """
 
     def __init__(
@@ -62,6 +66,7 @@ class SimulationDataModule(pl.LightningDataModule):
         predict_batch_size: int = 16,
         num_workers: int = 0,
         seed: int = 0,
+        reference_cache: bool | str = True,
     ):
         super().__init__()
         if mode not in ("fixed", "online"):
@@ -77,6 +82,7 @@ class SimulationDataModule(pl.LightningDataModule):
         self.num_validation, self.num_test_observations = num_validation, num_test_observations
         self.num_reference_samples, self.observations = num_reference_samples, observations
         self.predict_batch_size, self.num_workers = predict_batch_size, num_workers
+        self.reference_cache = reference_cache
         self.theta_shape = normalize_shape(simulator.theta_shape)
         self.x_shape = normalize_shape(simulator.x_shape)
         self.online_dataset = OnlineSimulationDataset(simulator, batch_size, seed) if mode == "online" else None
@@ -92,17 +98,24 @@ class SimulationDataModule(pl.LightningDataModule):
         if stage in ("fit", "validate") and "val" not in self._datasets:
             self._datasets["val"] = TensorBatchDataset(self._simulate(VALIDATION, self.num_validation))
         if stage == "test" and "test" not in self._datasets:
-            theta, x = self._simulate(TEST, self.num_test_observations)
-            test = {"theta": theta, "x": x}
-            try:
-                test["reference"] = self.simulator.sample_reference_posterior(
-                    x, self.num_reference_samples, derived_generator(self.seed, REFERENCE)
-                )
-            except NotImplementedError:
-                rank_zero_info(f"{type(self.simulator).__name__} has no reference posterior: the test reports no C2ST.")
-            self._datasets["test"] = TensorBatchDataset(test)
+            folder = None if not self.reference_cache else (
+                default_cache_folder() if self.reference_cache is True else self.reference_cache)
+            key = cache_key(self.simulator, seed=self.seed, num_test_observations=self.num_test_observations,
+                            num_reference_samples=self.num_reference_samples)
+            self._datasets["test"] = TensorBatchDataset(cached(folder, key, self._test_set))
         if stage == "predict":
             self._datasets["predict"] = prediction_dataset(self.observations, self.x_shape)
+
+    def _test_set(self) -> dict[str, Tensor]:
+        theta, x = self._simulate(TEST, self.num_test_observations)
+        test = {"theta": theta, "x": x}
+        try:
+            test["reference"] = self.simulator.sample_reference_posterior(
+                x, self.num_reference_samples, derived_generator(self.seed, REFERENCE)
+            )
+        except NotImplementedError:
+            rank_zero_info(f"{type(self.simulator).__name__} has no reference posterior: the test reports no C2ST.")
+        return test
 
     @property
     def theta_dim(self) -> int:
