@@ -19,6 +19,23 @@ import yaml
 from ..cli import run_cli, set_sampler_options
 
 
+def sweep(cli, ckpt_path: str, samplers: list[dict], on_row=None) -> list[dict]:
+    """Tests the checkpoint once per sampler setting on the CLI's (shared) test set: one row of metrics each.
+
+    ``cli`` is built with ``run_cli(..., run=False)``; ``on_row(row)`` is called after each setting.
+    """
+    rows = []
+    for options in samplers:
+        if not isinstance(options, dict):
+            raise ValueError(f"A sampler setting must be a dict such as {{'num_steps': 10}}, got {options!r}.")
+        set_sampler_options(cli.model, options)
+        metrics = cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt_path, verbose=False)[0]
+        rows.append({"sampler": options, **{k.removeprefix("test/"): float(v) for k, v in metrics.items()}})
+        if on_row is not None:
+            on_row(rows[-1])
+    return rows
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="the estimator's YAML config")
@@ -27,14 +44,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         help="sampler options as a YAML dict; repeat for several settings (default: the config's)")
     args, cli_overrides = parser.parse_known_args(argv)
     cli = run_cli(["--config", args.config, "--trainer.enable_progress_bar", "false", *cli_overrides], run=False)
-    rows = []
-    for options in args.sampler or [{}]:
-        if not isinstance(options, dict):
-            raise ValueError(f"--sampler must be a YAML dict such as '{{num_steps: 10}}', got {options!r}.")
-        set_sampler_options(cli.model, options)
-        metrics = cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=args.ckpt_path, verbose=False)[0]
-        rows.append({"sampler": options, **{k.removeprefix("test/"): float(v) for k, v in metrics.items()}})
-        print(f"{options}: {rows[-1]}", flush=True)
+    rows = sweep(cli, args.ckpt_path, args.sampler or [{}], on_row=lambda row: print(f"{row}", flush=True))
     keys = [k for k in rows[0] if k != "sampler"]
     print("| sampler | " + " | ".join(keys) + " |\n|---|" + "---|" * len(keys))
     for row in rows:

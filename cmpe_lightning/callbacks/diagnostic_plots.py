@@ -92,7 +92,9 @@ class DiagnosticPlots(pl.Callback):
     """After ``test``, writes ``diagnostics_{sbc,coverage,recovery,zscore}.png`` to the log folder and TensorBoard.
 
     Works with or without a reference posterior: it needs only the true parameters and the draws of each
-    test observation. The paths are announced when written.
+    test observation. The paths are announced when written. During ``fit``, the same figures go to
+    TensorBoard (``val/diagnostics_*``) at every validation that draws posterior samples
+    (:class:`PosteriorMetrics` with ``validation_interval``).
 
     Args:
         max_parameters: parameters plotted (the first ones; images have hundreds).
@@ -106,25 +108,48 @@ class DiagnosticPlots(pl.Callback):
         self.max_parameters, self.names, self.seed = max_parameters, names, seed
         self._parts: list[dict[str, Tensor]] = []
 
+    def _collect(self, outputs: Any, batch_idx: int) -> None:
+        if isinstance(outputs, dict) and "samples" in outputs:
+            generator = torch.Generator().manual_seed(self.seed + batch_idx)
+            self._parts.append(summarize(outputs["samples"], outputs["theta"], generator))
+
+    def _figures(self) -> dict[str, plt.Figure]:
+        parts = {key: torch.cat([p[key] for p in self._parts]) for key in self._parts[0]}
+        self._parts = []
+        if len(parts["theta"]) < 2:
+            rank_zero_info("Diagnostic plots need at least 2 observations; none drawn.")
+            return {}
+        d = min(self.max_parameters, parts["theta"].shape[1])
+        names = list(self.names or [f"θ{j + 1}" for j in range(d)])[:d]
+        return diagnostic_figures(parts, names)
+
+    def on_validation_epoch_start(self, trainer, pl_module) -> None:
+        self._parts = []
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self._collect(outputs, batch_idx)
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self._parts or not trainer.is_global_zero:
+            return
+        for kind, fig in self._figures().items():
+            for logger in trainer.loggers:
+                if isinstance(logger, TensorBoardLogger):
+                    logger.experiment.add_figure(f"val/diagnostics_{kind}", fig, global_step=trainer.global_step)
+            plt.close(fig)
+
     def on_test_start(self, trainer, pl_module) -> None:
         self._parts = []
 
     def on_test_batch_end(self, trainer, pl_module, outputs: dict[str, Any], batch, batch_idx, dataloader_idx=0) -> None:
-        generator = torch.Generator().manual_seed(self.seed + batch_idx)
-        self._parts.append(summarize(outputs["samples"], outputs["theta"], generator))
+        self._collect(outputs, batch_idx)
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not self._parts or not trainer.is_global_zero:
             return
-        parts = {key: torch.cat([p[key] for p in self._parts]) for key in self._parts[0]}
-        if len(parts["theta"]) < 2:
-            rank_zero_info("Diagnostic plots need at least 2 test observations; none written.")
-            return
-        d = min(self.max_parameters, parts["theta"].shape[1])
-        names = list(self.names or [f"θ{j + 1}" for j in range(d)])[:d]
         out_dir = Path(trainer.log_dir or ".")
         out_dir.mkdir(parents=True, exist_ok=True)
-        for kind, fig in diagnostic_figures(parts, names).items():
+        for kind, fig in self._figures().items():
             path = out_dir / f"diagnostics_{kind}.png"
             fig.savefig(path, dpi=120)
             for logger in trainer.loggers:

@@ -1,13 +1,15 @@
-"""The test's metrics, computed from the draws the estimator's test step yields."""
+"""The test's (and optionally validation's) metrics, computed from the draws the estimator's steps yield."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 
+from ..estimators.ode import FIXED_STEP
 from ..metrics import C2ST, NormalizedRMSE, PosteriorMetric
 
 
@@ -15,47 +17,99 @@ class PosteriorMetrics(pl.Callback):
     """Updates posterior metrics with every test batch's draws and logs them as ``test/<name>``.
 
     Also logs the sampler's cost: ``test/ms_per_1000_draws`` (wall time of ``sample`` over all test draws)
-    and ``test/network_evaluations`` per draw. Metrics that need a reference posterior are skipped, with a
-    note, on test sets without one. Every config names its metrics in ``trainer.callbacks``; the CLI adds
-    this callback with the default metrics where a config has none::
+    and ``test/network_evaluations`` per draw, and the sampler's ``test/num_steps`` where it has steps.
+    Metrics that need a reference posterior are updated on the test observations that have one and skipped,
+    with a note, on test sets without any. Every config names its metrics in ``trainer.callbacks``; the CLI
+    adds this callback with the default metrics where a config has none::
 
         - class_path: cmpe_lightning.callbacks.PosteriorMetrics
           init_args:
             metrics:
               - class_path: cmpe_lightning.metrics.C2ST
-              - class_path: cmpe_lightning.metrics.NormalizedRMSE
+              - class_path: cmpe_lightning.metrics.CalibrationError
+            validation_interval: 10
+
+    With ``validation_interval: n``, every n-th validation also draws ``num_samples`` per pair for the first
+    ``validation_pairs`` validation pairs and logs the reference-free metrics as ``val/<name>`` (and
+    :class:`DiagnosticPlots` draws its figures from them); the time this costs is reported at the end of ``fit``.
 
     Args:
         metrics: the metrics; ``None``: C2ST (where there is a reference) and the normalized RMSE.
         num_samples: posterior draws per test observation where the test set has no reference posterior
-            (with one, as many as the reference has).
+            (with one, as many as the reference has), and per validation pair.
+        validation_interval: every how many validations the metrics are computed too (0: never).
+        validation_pairs: validation pairs drawn for them (per process).
     """
 
-    def __init__(self, metrics: list[PosteriorMetric] | None = None, num_samples: int = 1000):
+    def __init__(self, metrics: list[PosteriorMetric] | None = None, num_samples: int = 1000,
+                 validation_interval: int = 0, validation_pairs: int = 256):
         if num_samples < 1:
             raise ValueError(f"num_samples must be a positive integer, got {num_samples}.")
-        self.num_samples = num_samples
+        if validation_interval < 0 or validation_pairs < 1:
+            raise ValueError("validation_interval must be >= 0 and validation_pairs >= 1, got"
+                             f" {validation_interval} and {validation_pairs}.")
+        self.num_samples, self.validation_interval, self.validation_pairs = num_samples, validation_interval, validation_pairs
         self.metrics = list(metrics) if metrics is not None else [C2ST(), NormalizedRMSE()]
         names = [metric.name for metric in self.metrics]
         if len(set(names)) != len(names):
             raise ValueError(f"Each posterior metric must be named once, got {names}.")
-        self._skipped: set[str] = set()
+        self.validation_metrics = [metric.clone() for metric in self.metrics if not metric.requires_reference]
+        self._updated: set[str] = set()
         self._seconds = self._draws = self._evaluations = 0.0
+        self._validations, self._validation_seconds, self._fit_start = 0, 0.0, 0.0
 
+    # ------------------------------------------------------------------------------------------ validation
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._validations, self._validation_seconds, self._fit_start = 0, 0.0, time.perf_counter()
+
+    def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        pl_module.validation_draws = None
+        if trainer.sanity_checking or not self.validation_interval or not self.validation_metrics:
+            return
+        self._validations += 1
+        if (self._validations - 1) % self.validation_interval == 0:
+            self._started = time.perf_counter()
+            pl_module.validation_draws = (self.validation_pairs, self.num_samples)
+            for metric in self.validation_metrics:
+                metric.reset()
+                metric.to(pl_module.device)
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if isinstance(outputs, dict) and "samples" in outputs:
+            for metric in self.validation_metrics:
+                extra = {"x": outputs["x"]} if metric.requires_observations else {}
+                metric.update(outputs["samples"], outputs["theta"], **extra)
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if pl_module.validation_draws is None:
+            return
+        for metric in self.validation_metrics:
+            pl_module.log(f"val/{metric.name}", metric.compute(), sync_dist=False)
+        pl_module.validation_draws = None
+        self._validation_seconds += time.perf_counter() - self._started
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._validation_seconds:
+            share = self._validation_seconds / max(time.perf_counter() - self._fit_start, 1e-9)
+            rank_zero_info(f"Validation diagnostics took {self._validation_seconds:.1f} s, {100 * share:.1f} % of the fit"
+                           f" (validation_interval {self.validation_interval}, {self.validation_pairs} pairs).")
+
+    # ------------------------------------------------------------------------------------------------ test
     def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         pl_module.num_test_samples = self.num_samples
         for metric in self.metrics:
             metric.reset()
             metric.to(pl_module.device)
-        self._skipped = set()
+        self._updated: set[str] = set()
         self._seconds = self._draws = self._evaluations = 0.0
 
     def on_test_batch_end(self, trainer, pl_module, outputs: dict[str, Any], batch, batch_idx, dataloader_idx=0) -> None:
         samples, theta, reference = outputs["samples"], outputs["theta"], outputs.get("reference")
         for metric in self.metrics:
             if metric.requires_reference and reference is None:
-                self._skipped.add(metric.name)
-            elif metric.requires_observations:
+                continue  # batches without a reference posterior (calibration pairs) feed the other metrics
+            self._updated.add(metric.name)
+            if metric.requires_observations:
                 metric.update(samples, theta, reference, x=outputs["x"])
             else:
                 metric.update(samples, theta, reference)
@@ -65,10 +119,11 @@ class PosteriorMetrics(pl.Callback):
         self._evaluations += outputs["network_evaluations"] * draws
 
     def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self._skipped:
-            rank_zero_info(f"No reference posterior: skipped {sorted(self._skipped)}.")
+        skipped = sorted(metric.name for metric in self.metrics if metric.name not in self._updated)
+        if skipped:
+            rank_zero_info(f"No reference posterior: skipped {skipped}.")
         for metric in self.metrics:
-            if metric.name not in self._skipped:
+            if metric.name in self._updated:
                 pl_module.log(f"test/{metric.name}", metric.compute(), sync_dist=False)
         totals = torch.tensor([self._seconds, self._draws, self._evaluations], dtype=torch.float64, device=pl_module.device)
         if trainer.world_size > 1:
@@ -77,3 +132,8 @@ class PosteriorMetrics(pl.Callback):
         if draws:
             pl_module.log("test/ms_per_1000_draws", 1e6 * seconds / draws)
             pl_module.log("test/network_evaluations", evaluations / draws)
+        options = pl_module.sampler_options
+        num_steps = options.get("num_steps", getattr(pl_module, "num_steps", None))
+        adaptive = options.get("solver", getattr(pl_module, "solver", None)) not in (None, *FIXED_STEP)
+        if num_steps is not None and not adaptive:  # the sampler's steps in effect (CMPE: K, chosen at fit or given)
+            pl_module.log("test/num_steps", float(num_steps))

@@ -10,12 +10,12 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from ..simulators.base import Simulator
-from ..utils.seeding import REFERENCE, STANDARDIZATION, TEST, TRAIN, VALIDATION, derived_generator
+from ..utils.seeding import CALIBRATION, REFERENCE, STANDARDIZATION, TEST, TRAIN, VALIDATION, derived_generator
 from ..utils.structure import Batch, normalize_shape
 from .observations import prediction_dataset
 from .online import EpochCountingLoader, OnlineSimulationDataset
 from .reference_cache import cache_key, cached, default_cache_folder
-from .tensors import TensorBatchDataset, batch_loader
+from .tensors import BatchListDataset, TensorBatchDataset, batch_loader
 
 
 class SimulationDataModule(pl.LightningDataModule):
@@ -32,7 +32,9 @@ class SimulationDataModule(pl.LightningDataModule):
 
     Validation and test sets are simulated from ``seed`` alone, never from the rank. Test batches are dicts
     ``{theta, x, reference}`` (one observation each) with ``num_reference_samples`` draws of the simulator's
-    reference posterior, or ``{theta, x}`` for a simulator without one. Prediction reads the observations in
+    reference posterior, or ``{theta, x}`` for a simulator without one, followed by
+    ``num_calibration_observations`` further pairs ``{theta, x}`` in batches of ``batch_size``, on which the
+    reference-free diagnostics (calibration, SBC, TARP, joint C2ST) gain their power. Prediction reads the observations in
     the file ``observations``, in batches ``{index, x}``.
 
     Args:
@@ -44,6 +46,8 @@ class SimulationDataModule(pl.LightningDataModule):
         num_test_observations: test observations, each compared with its reference posterior.
         num_reference_samples: reference posterior draws per test observation (and approximate draws to
             compare them with).
+        num_calibration_observations: test pairs without a reference posterior, for the reference-free
+            diagnostics (drawn ``PosteriorMetrics.num_samples`` times each).
         observations: a ``.pt``, ``.npy`` or ``.csv`` file of observations ``(n, *x_shape)`` for ``predict``.
         predict_batch_size: observations per prediction batch.
         num_workers: DataLoader worker processes for training.
@@ -62,6 +66,7 @@ class SimulationDataModule(pl.LightningDataModule):
         num_validation: int = 1024,
         num_test_observations: int = 10,
         num_reference_samples: int = 10_000,
+        num_calibration_observations: int = 0,
         observations: str | None = None,
         predict_batch_size: int = 16,
         num_workers: int = 0,
@@ -77,10 +82,13 @@ class SimulationDataModule(pl.LightningDataModule):
                             ("num_reference_samples", num_reference_samples), ("predict_batch_size", predict_batch_size)]:
             if value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value}.")
+        if num_calibration_observations < 0:
+            raise ValueError(f"num_calibration_observations must be zero or more, got {num_calibration_observations}.")
         self.simulator, self.mode, self.seed = simulator, mode, seed
         self.num_simulations, self.batch_size = num_simulations, batch_size
         self.num_validation, self.num_test_observations = num_validation, num_test_observations
         self.num_reference_samples, self.observations = num_reference_samples, observations
+        self.num_calibration_observations = num_calibration_observations
         self.predict_batch_size, self.num_workers = predict_batch_size, num_workers
         self.reference_cache = reference_cache
         self.theta_shape = normalize_shape(simulator.theta_shape)
@@ -103,6 +111,9 @@ class SimulationDataModule(pl.LightningDataModule):
             key = cache_key(self.simulator, seed=self.seed, num_test_observations=self.num_test_observations,
                             num_reference_samples=self.num_reference_samples)
             self._datasets["test"] = TensorBatchDataset(cached(folder, key, self._test_set))
+            if self.num_calibration_observations:
+                theta, x = self._simulate(CALIBRATION, self.num_calibration_observations)
+                self._datasets["calibration"] = TensorBatchDataset({"theta": theta, "x": x})
         if stage == "predict":
             self._datasets["predict"] = prediction_dataset(self.observations, self.x_shape)
 
@@ -140,7 +151,10 @@ class SimulationDataModule(pl.LightningDataModule):
         return batch_loader(self._datasets["val"], self.batch_size)
 
     def test_dataloader(self) -> DataLoader:
-        return batch_loader(self._datasets["test"], 1)
+        parts = [(self._datasets["test"], 1)]
+        if "calibration" in self._datasets:
+            parts.append((self._datasets["calibration"], self.batch_size))
+        return DataLoader(BatchListDataset(parts), batch_size=None)
 
     def predict_dataloader(self) -> DataLoader:
         return batch_loader(self._datasets["predict"], self.predict_batch_size)

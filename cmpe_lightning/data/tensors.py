@@ -45,6 +45,32 @@ class TensorBatchDataset(Dataset):
         return map_structure(lambda t: t[index], self.data)
 
 
+class BatchListDataset(Dataset):
+    """Whole batches as items, cut from several datasets with a batch size each, for one DataLoader.
+
+    A test set whose few observations with reference posteriors go one at a time and whose many calibration
+    observations go in large batches is one ``DataLoader(BatchListDataset(...), batch_size=None)``, which a
+    distributed sampler splits by batch across processes.
+
+    Example:
+        >>> a = TensorBatchDataset({"theta": torch.zeros(2, 1)})
+        >>> b = TensorBatchDataset({"theta": torch.ones(5, 1)})
+        >>> [len(batch["theta"]) for batch in BatchListDataset([(a, 1), (b, 4)])]
+        [1, 1, 4, 1]
+    """
+
+    def __init__(self, parts: Sequence[tuple[TensorBatchDataset, int]]):
+        self.batches = [(dataset, list(range(start, min(start + size, len(dataset)))))
+                        for dataset, size in parts for start in range(0, len(dataset), size)]
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, index: int) -> Any:
+        dataset, rows = self.batches[index]
+        return dataset.__getitems__(rows)
+
+
 def keep_batch(batch: Any) -> Any:
     """Collate function for :class:`TensorBatchDataset`: the batch is already stacked."""
     return batch

@@ -20,7 +20,8 @@ from torch import Tensor, nn
 
 from ..networks.standardization import StandardizationMode, Standardizer
 from ..utils.modes import evaluation_mode, synchronize
-from ..utils.structure import ShapeSpec, as_float_tensors, check_batch, describe, is_finite, normalize_shape, zeros
+from ..utils.structure import (ShapeSpec, as_float_tensors, check_batch, describe, is_finite, map_structure,
+                               normalize_shape, zeros)
 from .checkpoints import load_any_estimator
 
 
@@ -101,6 +102,7 @@ class PosteriorEstimator(pl.LightningModule, ABC):
         # PosteriorMetrics' num_samples); not hyperparameters
         self.sampler_options: dict[str, Any] = {}
         self.num_predict_samples = self.num_test_samples = 1000
+        self.validation_draws: tuple[int, int] | None = None
 
     @property
     def theta_dim(self) -> int:
@@ -230,12 +232,27 @@ class PosteriorEstimator(pl.LightningModule, ABC):
         self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=len(theta))
         return loss
 
-    def validation_step(self, batch: tuple[Tensor, Any], batch_idx: int) -> None:
+    def validation_step(self, batch: tuple[Tensor, Any], batch_idx: int) -> dict[str, Any] | None:
+        """The validation loss; also posterior draws for the first pairs when a callback asked for them.
+
+        A callback (:class:`~cmpe_lightning.callbacks.PosteriorMetrics` with ``validation_interval``) sets
+        ``validation_draws = (num_pairs, num_samples)`` before a validation; the steps then return
+        ``{theta, x, samples}`` for the first ``num_pairs`` pairs (seeded draws), like :meth:`test_step`.
+        """
         # the same noise at every validation, so that val/loss is comparable across training
         theta, x = batch
         generator = torch.Generator().manual_seed(batch_idx)
         loss = self.loss(theta, x, generator, **self.loss_options("val")).mean()
         self.log("val/loss", loss, prog_bar=True, batch_size=len(theta), sync_dist=True)
+        if self.validation_draws is None:
+            return None
+        num_pairs, num_samples = self.validation_draws
+        keep = min(len(theta), num_pairs - batch_idx * len(theta))  # the first num_pairs pairs of the set
+        if keep <= 0:
+            return None
+        theta, x = theta[:keep], map_structure(lambda t: t[:keep], x)
+        samples = self.sample(x, num_samples, torch.Generator(self.device).manual_seed(batch_idx), **self.sampler_options)
+        return {"theta": theta, "x": x, "samples": samples}
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         """Draws for the test batch ``{theta, x[, reference]}``; callbacks compute the metrics from the result.

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 # purposes of the data streams derived from one user seed
-TRAIN, VALIDATION, TEST, REFERENCE, STANDARDIZATION, BANK, SPLIT = range(7)
+TRAIN, VALIDATION, TEST, REFERENCE, STANDARDIZATION, BANK, SPLIT, CALIBRATION = range(8)
 
 
 def derived_generator(*key: int, device: str | torch.device = "cpu") -> torch.Generator:

@@ -1,0 +1,275 @@
+"""``cmpe-benchmark``: the paper's grid of tasks x estimators x simulation budgets x seeds, in one resumable command.
+
+Every cell trains one YAML config (``configs/<task>/<estimator>.yaml``) through the same CLI as ``cmpe fit``,
+with the budget, seed, steps and test-set size as overrides, then tests the checkpoint under each sampler
+setting (CMPE: K steps; FMPE: Euler steps and dopri5). Results go to ``<output>/results.csv``, one tidy row
+per cell x sampler setting, with ``<output>/metadata.json`` (versions, hardware, git commit, config hashes).
+Cells already in the CSV are skipped, so an interrupted run continues where it stopped.
+
+Usage::
+
+    cmpe-benchmark run --preset quick --output benchmark/quick       # about an hour on 2 CPU cores
+    cmpe-benchmark run --preset paper --output benchmark/paper --accelerator gpu --devices 1
+    cmpe-benchmark report benchmark/quick/results.csv --output docs/results
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import hashlib
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+TASKS = ("gmm", "two_moons", "inverse_kinematics")
+ESTIMATORS = ("acf", "nsf", "fmpe", "cmpe")
+CELL_KEYS = ("task", "estimator", "budget", "seed")
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """The grid and the cost knobs of one benchmark run.
+
+    Args:
+        budgets: simulation budgets (the fixed training sets' sizes).
+        seeds: seeds of the data and the training.
+        num_test_observations: test observations per cell, each with its reference posterior.
+        num_reference_samples: reference (and approximate) draws per test observation for C2ST.
+        max_steps: optimizer steps of every fit; ``None`` keeps each config's own.
+        cmpe_steps: CMPE's K values tested (also the candidates of the automatic choice).
+        fmpe_samplers: FMPE's sampler settings tested.
+    """
+
+    budgets: tuple[int, ...]
+    seeds: tuple[int, ...]
+    num_test_observations: int
+    num_reference_samples: int
+    max_steps: int | None
+    cmpe_steps: tuple[int, ...] = (1, 2, 3, 5, 8, 10, 15, 20, 30)
+    fmpe_samplers: tuple[dict, ...] = ({"num_steps": 10}, {"num_steps": 30}, {"num_steps": 1000})
+
+
+PRESETS = {
+    # 2 CPU cores, about 70 minutes: three budgets, one seed, 5 observations, 6 000 steps per fit
+    "quick": Preset(budgets=(512, 2048, 8192), seeds=(0,), num_test_observations=5, num_reference_samples=2000,
+                    max_steps=6000),
+    # the paper's grid (sbibm's 10 000 too), each config's own steps; a GPU job
+    "paper": Preset(budgets=(512, 1024, 2048, 4096, 8192, 10_000), seeds=(0, 1, 2), num_test_observations=100,
+                    num_reference_samples=10_000, max_steps=None, cmpe_steps=(1, 2, 3, 5, 10, 15, 20, 30, 50),
+                    fmpe_samplers=({"num_steps": 10}, {"num_steps": 30}, {"num_steps": 100}, {"num_steps": 1000},
+                                   {"solver": "dopri5"})),
+}
+
+
+def samplers_of(estimator: str, preset: Preset) -> list[dict]:
+    """The sampler settings tested for one estimator (flows sample in one pass: one setting)."""
+    if estimator == "cmpe":
+        return [{"num_steps": k} for k in preset.cmpe_steps]
+    if estimator == "fmpe":
+        return [dict(s) for s in preset.fmpe_samplers]
+    return [{}]
+
+
+def config_hash(path: Path, overrides: Sequence[str]) -> str:
+    """A short hash of a config file's text and the overrides a cell adds to it."""
+    digest = hashlib.sha256(path.read_bytes())
+    digest.update(json.dumps(list(overrides)).encode())
+    return digest.hexdigest()[:12]
+
+
+def metadata(preset_name: str, preset: Preset, configs: Path) -> dict[str, Any]:
+    """Package versions, hardware and git commit of this run (written to ``metadata.json``)."""
+    packages = {}
+    for name in ("cmpe_lightning", "torch", "lightning", "torchmetrics", "zuko", "scikit-learn", "numpy"):
+        try:
+            packages[name] = version(name)
+        except PackageNotFoundError:
+            packages[name] = None
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=configs,
+                                check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True,
+                                    cwd=configs).stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        commit, dirty = None, None
+    return {
+        "preset": preset_name, "grid": dataclasses.asdict(preset), "packages": packages,
+        "python": sys.version.split()[0], "platform": platform.platform(), "processor": platform.processor(),
+        "cpu_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "git_commit": commit, "git_dirty": dirty, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+class ResultsFile:
+    """The tidy CSV of finished rows; a cell's rows are appended together once the cell is done."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.rows: list[dict[str, str]] = []
+        if path.exists():
+            with path.open(newline="") as f:
+                self.rows = list(csv.DictReader(f))
+
+    def done(self, cell: dict[str, Any]) -> bool:
+        return any(all(row[k] == str(cell[k]) for k in CELL_KEYS) for row in self.rows)
+
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        fields = list(dict.fromkeys([*(self.rows[0] if self.rows else {}), *(k for r in rows for k in r)]))
+        self.rows.extend({k: str(v) for k, v in row.items()} for row in rows)
+        partial = self.path.with_name(self.path.name + ".partial")
+        with partial.open("w", newline="") as f:  # rewrite whole, then rename: never a half-written file
+            writer = csv.DictWriter(f, fieldnames=fields, restval="")
+            writer.writeheader()
+            writer.writerows(self.rows)
+        partial.replace(self.path)
+
+
+def cell_overrides(cell: dict[str, Any], preset: Preset, accelerator: str | None, devices: str | None) -> list[str]:
+    """The CLI overrides that turn a task's config into this cell's experiment (its config hash covers them)."""
+    args = ["--seed_everything", str(cell["seed"]),
+            "--data.init_args.num_simulations", str(cell["budget"]),
+            "--data.init_args.seed", str(cell["seed"]),
+            "--data.init_args.num_test_observations", str(preset.num_test_observations),
+            "--data.init_args.num_reference_samples", str(preset.num_reference_samples),
+            "--data.init_args.num_calibration_observations", "0"]
+    if preset.max_steps is not None:
+        args += ["--trainer.max_steps", str(preset.max_steps)]
+    if accelerator is not None:
+        args += ["--trainer.accelerator", accelerator]
+    if devices is not None:
+        args += ["--trainer.devices", devices]
+    return args
+
+
+def run_cell(cell: dict[str, Any], config: Path, preset: Preset, runs: Path, accelerator: str | None = None,
+             devices: str | None = None) -> list[dict[str, Any]]:
+    """Trains one cell (or reuses its finished fit) and tests it under every sampler setting."""
+    from ..callbacks import PosteriorMetrics, SamplingStepSelection
+    from ..cli import run_cli
+    from ..metrics import C2ST
+    from .sampler_sweep import sweep
+
+    overrides = cell_overrides(cell, preset, accelerator, devices)
+    name = f"{cell['task']}_{cell['estimator']}_{cell['budget']}_seed{cell['seed']}"
+    logging = ["--trainer.logger.init_args.save_dir", str(runs), "--trainer.logger.init_args.name", name,
+               "--trainer.logger.init_args.version", "fit", "--trainer.enable_progress_bar", "false",
+               "--trainer.enable_model_summary", "false"]
+    folder, fresh = runs / name / "fit", False
+    record = folder / "fit.json"
+    if not record.exists() and folder.exists():  # an unfinished fit: start this cell afresh
+        tqdm.write(f"Removing the unfinished fit in {folder}.")
+        shutil.rmtree(folder)
+    if not record.exists():
+        cli = run_cli(["--config", str(config), *overrides, *logging], run=False)
+        for callback in cli.trainer.callbacks:
+            if isinstance(callback, SamplingStepSelection):  # choose K among the K values tested
+                callback.candidates = sorted(preset.cmpe_steps)
+        start = time.perf_counter()
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+        seconds = time.perf_counter() - start
+        selection = next((c for c in cli.trainer.callbacks if isinstance(c, SamplingStepSelection) and c.enabled), None)
+        info = {"checkpoint": cli.trainer.checkpoint_callback.last_model_path, "fit_seconds": seconds,
+                "train_steps": cli.trainer.global_step,
+                "auto_num_steps": cli.model.num_steps if selection is not None else None,
+                "selection_seconds": selection.seconds if selection is not None else 0.0,
+                "scores": {str(k): v for k, v in (selection.scores if selection is not None else {}).items()}}
+        record.write_text(json.dumps(info, indent=1))
+    info = json.loads(record.read_text())
+    # a fresh trainer for the tests, as `cmpe test` has: the fit's weight averaging would load the raw weights
+    cli = run_cli(["--config", str(config), *overrides, *logging], run=False)
+    for callback in cli.trainer.callbacks:  # the benchmark's metric: C2ST, its folds on all cores
+        if isinstance(callback, PosteriorMetrics):
+            callback.metrics = [C2ST(n_jobs=-1)]
+    rows = []
+    for result in sweep(cli, info["checkpoint"], samplers_of(cell["estimator"], preset)):
+        options = result.pop("sampler")
+        steps = options.get("num_steps", getattr(cli.model, "num_steps", None))
+        scores = info["scores"].get(str(steps), {}) if cell["estimator"] == "cmpe" else {}
+        rows.append({**cell, "sampler": json.dumps(options, sort_keys=True), "solver": options.get("solver", ""),
+                     "sampler_steps": "" if options.get("solver") == "dopri5" or steps is None else steps,
+                     "auto_num_steps": "" if info["auto_num_steps"] is None else info["auto_num_steps"],
+                     "fit_seconds": round(info["fit_seconds"], 2), "selection_seconds": round(info["selection_seconds"], 2),
+                     "train_steps": info["train_steps"],
+                     **{k: round(v, 6) for k, v in result.items()},
+                     **{f"val_{k}": round(v, 6) for k, v in scores.items()},
+                     "config_hash": config_hash(config, overrides)})
+    return rows
+
+
+def run(args: argparse.Namespace) -> Path:
+    warnings.filterwarnings("ignore", "LightningCLI's args parameter is intended")  # args is the point here
+    preset = PRESETS[args.preset]
+    if args.budgets:
+        preset = dataclasses.replace(preset, budgets=tuple(args.budgets))
+    if args.seeds:
+        preset = dataclasses.replace(preset, seeds=tuple(args.seeds))
+    configs, output = Path(args.configs), Path(args.output)
+    missing = [str(configs / t / f"{e}.yaml") for t in args.tasks for e in args.estimators
+               if not (configs / t / f"{e}.yaml").is_file()]
+    if missing:
+        raise SystemExit(f"cmpe-benchmark: no config {', '.join(missing)}; --configs must be the repository's configs/ folder.")
+    output.mkdir(parents=True, exist_ok=True)
+    meta_path = output / "metadata.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {"runs": []}
+    meta["runs"].append(metadata(args.preset, preset, configs))
+    meta["config_hashes"] = {f"{t}/{e}": hashlib.sha256((configs / t / f"{e}.yaml").read_bytes()).hexdigest()[:12]
+                             for t in args.tasks for e in args.estimators}
+    meta_path.write_text(json.dumps(meta, indent=1))
+    results = ResultsFile(output / "results.csv")
+    cells = [dict(task=t, estimator=e, budget=b, seed=s) for s in preset.seeds for b in preset.budgets
+             for t in args.tasks for e in args.estimators]
+    todo = [c for c in cells if not results.done(c)]
+    print(f"cmpe-benchmark: {len(cells)} cells, {len(cells) - len(todo)} already in {results.path}; writing there.")
+    with tqdm(total=len(cells), initial=len(cells) - len(todo), unit="cell", dynamic_ncols=True) as bar:
+        for cell in todo:
+            bar.set_postfix_str(f"{cell['task']} {cell['estimator']} {cell['budget']} seed {cell['seed']}")
+            config = configs / cell["task"] / f"{cell['estimator']}.yaml"
+            results.append(run_cell(cell, config, preset, output / "runs", args.accelerator, args.devices))
+            bar.update()
+    print(f"cmpe-benchmark: results in {results.path}; figures: cmpe-benchmark report {results.path}")
+    return results.path
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of ``cmpe-benchmark``."""
+    parser = argparse.ArgumentParser(prog="cmpe-benchmark", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    grid = commands.add_parser("run", help="train and test the grid (resumable)")
+    grid.add_argument("--preset", choices=sorted(PRESETS), default="quick")
+    grid.add_argument("--output", default="benchmark/quick", help="folder of results.csv, metadata.json and runs/")
+    grid.add_argument("--configs", default="configs", help="the repository's configs/ folder")
+    grid.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
+    grid.add_argument("--estimators", nargs="+", choices=ESTIMATORS, default=list(ESTIMATORS))
+    grid.add_argument("--budgets", nargs="+", type=int, help="override the preset's budgets")
+    grid.add_argument("--seeds", nargs="+", type=int, help="override the preset's seeds")
+    grid.add_argument("--accelerator", help="passed to the trainer (cpu, gpu, auto)")
+    grid.add_argument("--devices", help="passed to the trainer (1, 2, auto)")
+    report = commands.add_parser("report", help="figures and a Markdown table from results.csv")
+    report.add_argument("results", help="the results.csv of a run")
+    report.add_argument("--output", default=None, help="folder for the PNGs and results.md (default: next to the CSV)")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        run(args)
+    else:
+        from .report import write_report
+
+        write_report(Path(args.results), Path(args.output) if args.output else None)
+
+
+if __name__ == "__main__":
+    main()
