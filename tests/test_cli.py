@@ -21,7 +21,7 @@ SMALL = [
 ]
 SMALL_DATA = [
     "--data.init_args.num_validation", "64", "--data.init_args.num_test_observations", "1",
-    "--data.init_args.num_reference_samples", "200",
+    "--data.init_args.num_reference_samples", "200", "--data.init_args.num_calibration_observations", "16",
 ]
 
 
@@ -49,6 +49,10 @@ def test_config_fit_test_predict(config, tmp_path, monkeypatch):
     metrics = tested.trainer.callback_metrics
     assert 0.5 <= float(metrics["test/c2st"]) <= 1.0 and metrics["test/ms_per_1000_draws"] > 0
     assert 0 < float(metrics["test/normalized_rmse"]) < 10 and metrics["test/network_evaluations"] >= 1
+    assert 0 <= float(metrics["test/calibration_error"]) <= 0.5 and 0 <= float(metrics["test/sbc_pvalue"]) <= 1
+    assert {"test/mmd", "test/tarp", "test/rmse", "test/joint_c2st"} <= set(metrics)
+    log_dir = Path(tested.trainer.log_dir)
+    assert (log_dir / "posterior_test.png").is_file() and (log_dir / "diagnostics_sbc.png").is_file()
 
     x = fit.datamodule.simulator.sample_joint(3, torch.Generator().manual_seed(0))[1]
     np.save(tmp_path / "obs.npy", x.numpy())
@@ -58,6 +62,7 @@ def test_config_fit_test_predict(config, tmp_path, monkeypatch):
           "--predictions.num_samples", "20", *sampler])
     result = np.load(tmp_path / "samples.npz")
     assert result["samples"].shape == (3, 20, *fit.model.theta_shape)
+    assert sorted(p.name for p in tmp_path.glob("samples_pairs_*.png")) == [f"samples_pairs_{i}.png" for i in range(3)]
     np.testing.assert_allclose(result["observations"], x.numpy())
 
 

@@ -106,7 +106,7 @@ def metadata(preset_name: str, preset: Preset, configs: Path) -> dict[str, Any]:
     except (OSError, subprocess.CalledProcessError):
         commit, dirty = None, None
     return {
-        "preset": preset_name, "grid": dataclasses.asdict(preset), "packages": packages,
+        "preset": preset_name, "grid": json.loads(json.dumps(dataclasses.asdict(preset))), "packages": packages,
         "python": sys.version.split()[0], "platform": platform.platform(), "processor": platform.processor(),
         "cpu_threads": torch.get_num_threads(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
@@ -128,8 +128,8 @@ class ResultsFile:
         return any(all(row[k] == str(cell[k]) for k in CELL_KEYS) for row in self.rows)
 
     def append(self, rows: list[dict[str, Any]]) -> None:
-        fields = list(dict.fromkeys([*(self.rows[0] if self.rows else {}), *(k for r in rows for k in r)]))
         self.rows.extend({k: str(v) for k, v in row.items()} for row in rows)
+        fields = list(dict.fromkeys(k for row in self.rows for k in row))  # every column any row has
         partial = self.path.with_name(self.path.name + ".partial")
         with partial.open("w", newline="") as f:  # rewrite whole, then rename: never a half-written file
             writer = csv.DictWriter(f, fieldnames=fields, restval="")
@@ -158,7 +158,7 @@ def cell_overrides(cell: dict[str, Any], preset: Preset, accelerator: str | None
 def run_cell(cell: dict[str, Any], config: Path, preset: Preset, runs: Path, accelerator: str | None = None,
              devices: str | None = None) -> list[dict[str, Any]]:
     """Trains one cell (or reuses its finished fit) and tests it under every sampler setting."""
-    from ..callbacks import PosteriorMetrics, SamplingStepSelection
+    from ..callbacks import DiagnosticPlots, PosteriorMetrics, PosteriorPlot, SamplingStepSelection
     from ..cli import run_cli
     from ..metrics import C2ST
     from .sampler_sweep import sweep
@@ -178,6 +178,8 @@ def run_cell(cell: dict[str, Any], config: Path, preset: Preset, runs: Path, acc
         for callback in cli.trainer.callbacks:
             if isinstance(callback, SamplingStepSelection):  # choose K among the K values tested
                 callback.candidates = sorted(preset.cmpe_steps)
+            if isinstance(callback, PosteriorMetrics):  # fit times without validation diagnostics
+                callback.validation_interval = 0
         start = time.perf_counter()
         cli.trainer.fit(cli.model, datamodule=cli.datamodule)
         seconds = time.perf_counter() - start
@@ -194,6 +196,8 @@ def run_cell(cell: dict[str, Any], config: Path, preset: Preset, runs: Path, acc
     for callback in cli.trainer.callbacks:  # the benchmark's metric: C2ST, its folds on all cores
         if isinstance(callback, PosteriorMetrics):
             callback.metrics = [C2ST(n_jobs=-1)]
+    # no pictures per sampler setting: they cost time and say nothing the CSV does not
+    cli.trainer.callbacks[:] = [c for c in cli.trainer.callbacks if not isinstance(c, (PosteriorPlot, DiagnosticPlots))]
     rows = []
     for result in sweep(cli, info["checkpoint"], samplers_of(cell["estimator"], preset)):
         options = result.pop("sampler")
@@ -213,10 +217,12 @@ def run_cell(cell: dict[str, Any], config: Path, preset: Preset, runs: Path, acc
 def run(args: argparse.Namespace) -> Path:
     warnings.filterwarnings("ignore", "LightningCLI's args parameter is intended")  # args is the point here
     preset = PRESETS[args.preset]
-    if args.budgets:
-        preset = dataclasses.replace(preset, budgets=tuple(args.budgets))
-    if args.seeds:
-        preset = dataclasses.replace(preset, seeds=tuple(args.seeds))
+    for field in ("budgets", "seeds", "cmpe_steps"):
+        if getattr(args, field):
+            preset = dataclasses.replace(preset, **{field: tuple(getattr(args, field))})
+    for field in ("max_steps", "num_test_observations", "num_reference_samples"):
+        if getattr(args, field) is not None:
+            preset = dataclasses.replace(preset, **{field: getattr(args, field)})
     configs, output = Path(args.configs), Path(args.output)
     missing = [str(configs / t / f"{e}.yaml") for t in args.tasks for e in args.estimators
                if not (configs / t / f"{e}.yaml").is_file()]
@@ -225,6 +231,12 @@ def run(args: argparse.Namespace) -> Path:
     output.mkdir(parents=True, exist_ok=True)
     meta_path = output / "metadata.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {"runs": []}
+    if meta["runs"]:  # resuming must not mix two protocols in one CSV (more budgets or seeds are fine)
+        protocol = {k: v for k, v in json.loads(json.dumps(dataclasses.asdict(preset))).items() if k not in ("budgets", "seeds")}
+        before = {k: v for k, v in meta["runs"][0]["grid"].items() if k not in ("budgets", "seeds")}
+        if protocol != before:
+            raise SystemExit(f"cmpe-benchmark: {output} holds results of a different grid ({before});"
+                             " choose another --output.")
     meta["runs"].append(metadata(args.preset, preset, configs))
     meta["config_hashes"] = {f"{t}/{e}": hashlib.sha256((configs / t / f"{e}.yaml").read_bytes()).hexdigest()[:12]
                              for t in args.tasks for e in args.estimators}
@@ -257,6 +269,10 @@ def main(argv: list[str] | None = None) -> None:
     grid.add_argument("--estimators", nargs="+", choices=ESTIMATORS, default=list(ESTIMATORS))
     grid.add_argument("--budgets", nargs="+", type=int, help="override the preset's budgets")
     grid.add_argument("--seeds", nargs="+", type=int, help="override the preset's seeds")
+    grid.add_argument("--cmpe_steps", nargs="+", type=int, help="override the preset's CMPE K values")
+    grid.add_argument("--max_steps", type=int, help="override the preset's optimizer steps per fit")
+    grid.add_argument("--num_test_observations", type=int, help="override the preset's test observations")
+    grid.add_argument("--num_reference_samples", type=int, help="override the preset's reference draws")
     grid.add_argument("--accelerator", help="passed to the trainer (cpu, gpu, auto)")
     grid.add_argument("--devices", help="passed to the trainer (1, 2, auto)")
     report = commands.add_parser("report", help="figures and a Markdown table from results.csv")

@@ -188,8 +188,22 @@ def markdown(rows: list[dict]) -> str:
                 lines.append(f"| {task} | {_method(estimator, s)} | " + " | ".join(cells) + " |")
     lines += ["", f"Sampling cost at budget {budgets[-1]}: ms per 1000 draws and network evaluations per draw.", "",
               "| task | method | C2ST | ms / 1000 draws | evaluations |", "|---|---|---|---|---|"]
-    for key in sorted((k for k in means if k[3] == budgets[-1]), key=lambda k: (k[0], k[1], _setting_order(k[2]))):
+    order = list(LABELS)
+    for key in sorted((k for k in means if k[3] == budgets[-1]), key=lambda k: (k[0], order.index(k[1]), _setting_order(k[2]))):
         lines.append(f"| {key[0]} | {_method(key[1], key[2])} | {means[key]:.3f} | {speed[key]:.1f} | {evaluations[key]:.0f} |")
+    auto = {(r["task"], int(r["budget"])): r["auto_num_steps"] for r in rows if r["estimator"] == "cmpe"}
+    lines += ["", "CMPE at K = 10 (the paper's) and at its automatically chosen K against FMPE with 1000 Euler steps:"
+              " C2ST and the speed-up per draw (seed 0's choice of K).", "",
+              "| task | budget | CMPE K = 10 | speed-up | automatic K | C2ST | speed-up | FMPE-1000 C2ST |",
+              "|---|---|---|---|---|---|---|---|"]
+    for task in sorted({r["task"] for r in rows}):
+        for budget in budgets:
+            fmpe, ten = (task, "fmpe", "1000", budget), (task, "cmpe", "10", budget)
+            chosen = auto.get((task, budget))
+            chosen = (task, "cmpe", str(int(chosen)), budget) if chosen is not None else None
+            if fmpe in means and ten in means and chosen in means:
+                lines.append(f"| {task} | {budget} | {means[ten]:.3f} | {speed[fmpe] / speed[ten]:.0f}× | {chosen[2]} |"
+                             f" {means[chosen]:.3f} | {speed[fmpe] / speed[chosen]:.0f}× | {means[fmpe]:.3f} |")
     choices = step_choices(rows)
     if choices:
         lines += ["", "Automatic K: each reference-free criterion's K (on validation simulations) against the K with the"

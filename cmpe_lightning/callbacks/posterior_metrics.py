@@ -29,26 +29,28 @@ class PosteriorMetrics(pl.Callback):
               - class_path: cmpe_lightning.metrics.CalibrationError
             validation_interval: 10
 
-    With ``validation_interval: n``, every n-th validation also draws ``num_samples`` per pair for the first
-    ``validation_pairs`` validation pairs and logs the reference-free metrics as ``val/<name>`` (and
+    With ``validation_interval: n``, every n-th validation also draws ``validation_samples`` per pair for the
+    first ``validation_pairs`` validation pairs and logs the reference-free metrics as ``val/<name>`` (and
     :class:`DiagnosticPlots` draws its figures from them); the time this costs is reported at the end of ``fit``.
 
     Args:
         metrics: the metrics; ``None``: C2ST (where there is a reference) and the normalized RMSE.
         num_samples: posterior draws per test observation where the test set has no reference posterior
-            (with one, as many as the reference has), and per validation pair.
+            (with one, as many as the reference has).
         validation_interval: every how many validations the metrics are computed too (0: never).
         validation_pairs: validation pairs drawn for them (per process).
+        validation_samples: draws per validation pair.
     """
 
     def __init__(self, metrics: list[PosteriorMetric] | None = None, num_samples: int = 1000,
-                 validation_interval: int = 0, validation_pairs: int = 256):
+                 validation_interval: int = 0, validation_pairs: int = 256, validation_samples: int = 100):
         if num_samples < 1:
             raise ValueError(f"num_samples must be a positive integer, got {num_samples}.")
-        if validation_interval < 0 or validation_pairs < 1:
-            raise ValueError("validation_interval must be >= 0 and validation_pairs >= 1, got"
-                             f" {validation_interval} and {validation_pairs}.")
-        self.num_samples, self.validation_interval, self.validation_pairs = num_samples, validation_interval, validation_pairs
+        if validation_interval < 0 or validation_pairs < 1 or validation_samples < 2:
+            raise ValueError("Expected validation_interval >= 0, validation_pairs >= 1 and validation_samples >= 2, got"
+                             f" {validation_interval}, {validation_pairs} and {validation_samples}.")
+        self.num_samples, self.validation_interval = num_samples, validation_interval
+        self.validation_pairs, self.validation_samples = validation_pairs, validation_samples
         self.metrics = list(metrics) if metrics is not None else [C2ST(), NormalizedRMSE()]
         names = [metric.name for metric in self.metrics]
         if len(set(names)) != len(names):
@@ -69,7 +71,7 @@ class PosteriorMetrics(pl.Callback):
         self._validations += 1
         if (self._validations - 1) % self.validation_interval == 0:
             self._started = time.perf_counter()
-            pl_module.validation_draws = (self.validation_pairs, self.num_samples)
+            pl_module.validation_draws = (self.validation_pairs, self.validation_samples)
             for metric in self.validation_metrics:
                 metric.reset()
                 metric.to(pl_module.device)

@@ -1,4 +1,4 @@
-"""A picture of the test: approximate posterior samples over the reference posterior."""
+"""A picture of the test: approximate posterior samples over the reference posterior, on the prior's axes."""
 
 from __future__ import annotations
 
@@ -11,14 +11,21 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+import torch  # noqa: E402
 from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
+from lightning.pytorch.utilities import rank_zero_info  # noqa: E402
+from torch import Tensor  # noqa: E402
+
+from ..metrics.c2st import c2st  # noqa: E402
+from ..plotting import describe_observation, prior_limits  # noqa: E402
 
 
 class PosteriorPlot(pl.Callback):
     """After ``test``, draws the first parameter pair of the estimator's and the reference posterior samples.
 
     One panel per test observation (up to ``num_observations``), reference in grey, estimator in colour,
-    the true parameter as a cross. The figure goes to ``<log_dir>/posterior_test.png`` and, with a
+    the true parameter as a cross; each panel names its observation and the C2ST of its plotted draws, and
+    all share the axes of the prior's range. The figure goes to ``<log_dir>/posterior_test.png`` and, with a
     TensorBoard logger, to TensorBoard's images.
 
     Args:
@@ -40,10 +47,12 @@ class PosteriorPlot(pl.Callback):
         references = outputs.get("reference")
         if references is None:  # banks and some simulators have no reference
             references = [None] * len(outputs["theta"])
-        for theta, samples, reference in zip(outputs["theta"], outputs["samples"], references):
+        xs = outputs["x"]
+        xs = [{k: v[n].cpu() for k, v in xs.items()} for n in range(len(outputs["theta"]))] if isinstance(xs, dict) else xs.cpu()
+        for theta, samples, reference, x in zip(outputs["theta"], outputs["samples"], references, xs):
             if len(self._panels) < self.num_observations:
                 self._panels.append(
-                    {"theta": theta.flatten().cpu(), "samples": samples[: self.num_points].flatten(1).cpu(),
+                    {"theta": theta.flatten().cpu(), "samples": samples[: self.num_points].flatten(1).cpu(), "x": x,
                      "reference": None if reference is None else reference[: self.num_points].flatten(1).cpu()}
                 )
 
@@ -51,13 +60,20 @@ class PosteriorPlot(pl.Callback):
         if not self._panels or not trainer.is_global_zero:
             return
         i, j = self.dims
-        fig, axes = plt.subplots(1, len(self._panels), figsize=(3.2 * len(self._panels), 3.2), squeeze=False)
+        limits = prior_range(trainer.datamodule)
+        fig, axes = plt.subplots(1, len(self._panels), figsize=(3.2 * len(self._panels), 3.5), squeeze=False)
         for ax, panel in zip(axes[0], self._panels):
             ref, approx = panel["reference"], panel["samples"]
+            title = describe_observation(panel["x"], 2)
             if ref is not None:
-                ax.scatter(ref[:, i], ref[:, j], s=1, c="0.6", alpha=0.4)
-            ax.scatter(approx[:, i], approx[:, j], s=1, c="tab:blue", alpha=0.4)
+                ax.scatter(ref[:, i], ref[:, j], s=1, c="0.6", alpha=0.4, rasterized=True)
+                title += f"\nC2ST {c2st(ref, approx):.3f} (these draws)"
+            ax.scatter(approx[:, i], approx[:, j], s=1, c="tab:blue", alpha=0.4, rasterized=True)
             ax.plot(panel["theta"][i], panel["theta"][j], "x", c="tab:red", ms=8, mew=2)
+            if limits is not None:  # the prior's range, the same in every panel
+                ax.set_xlim(*limits[i].tolist())
+                ax.set_ylim(*limits[j].tolist())
+            ax.set_title(title, fontsize=7)
             ax.set_xlabel(f"θ{i + 1}")
             ax.set_ylabel(f"θ{j + 1}")
         legend = [
@@ -69,8 +85,22 @@ class PosteriorPlot(pl.Callback):
         fig.tight_layout(rect=(0, 0, 1, 0.9))
         out_dir = Path(trainer.log_dir or ".")
         out_dir.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out_dir / "posterior_test.png", dpi=120)
+        path = out_dir / "posterior_test.png"
+        fig.savefig(path, dpi=120)
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_figure("test/posterior", fig, global_step=trainer.global_step)
         plt.close(fig)
+        rank_zero_info(f"Wrote {path}")
+
+
+def prior_range(datamodule: Any, num: int = 10_000) -> Tensor | None:
+    """Axis limits ``(d, 2)`` from the prior of the DataModule's simulator, else from its training parameters."""
+    try:
+        if hasattr(datamodule, "simulator"):
+            theta = datamodule.simulator.sample_prior(num, torch.Generator().manual_seed(0))
+        else:
+            theta = datamodule.training_data()[0][:num]
+    except Exception:  # noqa: BLE001 - a plot without fixed axes is better than no plot
+        return None
+    return prior_limits(theta)

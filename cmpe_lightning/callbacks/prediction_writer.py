@@ -10,7 +10,9 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
+from ..plotting.samples_file import MAX_PARAMETERS, plot_samples
 from ..utils.structure import map_structure
+from .posterior_plot import prior_range
 
 
 def concatenate(parts: list[Any]) -> Any:
@@ -32,15 +34,20 @@ class PosteriorSampleWriter(BasePredictionWriter):
         path: output file (``.pt`` or ``.npz``).
         num_samples: posterior samples drawn per observation.
         overwrite: replace an existing ``path``; otherwise an existing file stops the run before any work.
+        plots: pair plots written next to ``path`` (``<stem>_pairs_<i>.png``) for the first ``plots``
+            observations, on the prior's axes; 0 for none. ``cmpe-plot FILE`` draws them from a file later.
     """
 
-    def __init__(self, path: str = "posterior_samples.pt", num_samples: int = 1000, overwrite: bool = False):
+    def __init__(self, path: str = "posterior_samples.pt", num_samples: int = 1000, overwrite: bool = False,
+                 plots: int = 4):
         super().__init__(write_interval="epoch")
         if Path(path).suffix not in (".pt", ".npz"):
             raise ValueError(f"Prediction output {path!r} must end in .pt or .npz.")
         if num_samples < 1:
             raise ValueError(f"num_samples must be a positive integer, got {num_samples}.")
-        self.path, self.num_samples, self.overwrite = Path(path), num_samples, overwrite
+        if plots < 0:
+            raise ValueError(f"plots must be zero or more, got {plots}.")
+        self.path, self.num_samples, self.overwrite, self.plots = Path(path), num_samples, overwrite, plots
 
     def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.path.exists() and not self.overwrite:
@@ -75,3 +82,6 @@ class PosteriorSampleWriter(BasePredictionWriter):
         else:
             torch.save(result, self.path)
         print(f"Wrote {tuple(result['samples'].shape)} posterior samples to {self.path}")
+        if self.plots and result["samples"][0, 0].numel() <= MAX_PARAMETERS:  # images have their own grids
+            limits = prior_range(trainer.datamodule)
+            plot_samples(result["samples"], result["observations"], self.path.with_suffix(""), self.plots, limits)

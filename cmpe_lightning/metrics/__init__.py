@@ -5,13 +5,13 @@ from .c2st import C2ST, JointC2ST, c2st
 from .contraction import PosteriorContraction, PosteriorZScore
 from .coverage import CalibrationError, IntervalCoverage, central_interval_hits
 from .image_quality import PosteriorMeanImageQuality
-from .mmd import MMD, mmd_squared
+from .mmd import MMD, ReferenceMMD, mmd_squared
 from .rmse import NormalizedRMSE, PosteriorRMSE
 from .sbc import SBC, ECDFUniformityTest, sbc_ranks
 from .tarp import TARP, tarp_coverage
 
 __all__ = [
-    "PosteriorMetric", "C2ST", "JointC2ST", "c2st", "CalibrationError", "IntervalCoverage", "central_interval_hits", "MMD",
+    "PosteriorMetric", "C2ST", "JointC2ST", "c2st", "CalibrationError", "IntervalCoverage", "central_interval_hits", "MMD", "ReferenceMMD",
     "mmd_squared", "NormalizedRMSE", "PosteriorRMSE", "PosteriorMeanImageQuality", "PosteriorContraction",
     "PosteriorZScore", "SBC", "ECDFUniformityTest", "sbc_ranks", "TARP", "tarp_coverage",
 ]

@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+import zlib
+
+import torch
 from torch import Tensor
 from torchmetrics import Metric
+
+
+def batch_generator(seed: int, theta: Tensor) -> torch.Generator:
+    """A CPU generator keyed by ``seed`` and the batch's true parameters.
+
+    Metrics that jitter or pick draws use it, so that a batch gets the same random numbers wherever it
+    falls in the test loop and on whichever process: values gathered under DDP equal single-process ones.
+    """
+    digest = zlib.crc32(theta.detach().float().cpu().contiguous().numpy().tobytes())
+    return torch.Generator().manual_seed((int(seed) << 32) + digest)
 
 
 class PosteriorMetric(Metric):

@@ -8,7 +8,7 @@ from sklearn.model_selection import KFold, cross_val_score
 from sklearn.neural_network import MLPClassifier
 from torch import Tensor
 
-from .base import PosteriorMetric
+from .base import PosteriorMetric, batch_generator
 
 
 def c2st(reference: Tensor, samples: Tensor, seed: int = 1, num_folds: int = 5, n_jobs: int | None = None,
@@ -143,7 +143,7 @@ class JointC2ST(PosteriorMetric):
         self.check(samples, theta)
         parts = x.values() if isinstance(x, dict) else [x]
         x = torch.cat([part.detach().flatten(1).double() for part in parts], dim=-1)
-        generator = torch.Generator().manual_seed(self.seed + len(self.true_pairs))
+        generator = batch_generator(self.seed, theta)
         pick = torch.randint(samples.shape[1], (len(theta),), generator=generator).to(samples.device)
         drawn = samples[torch.arange(len(theta), device=samples.device), pick]
         self.true_pairs.append(torch.cat([theta.detach().flatten(1).double(), x], dim=-1))

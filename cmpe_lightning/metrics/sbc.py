@@ -7,7 +7,7 @@ import torch
 from scipy.stats import binom
 from torch import Tensor
 
-from .base import PosteriorMetric
+from .base import PosteriorMetric, batch_generator
 
 
 def sbc_ranks(samples: Tensor, theta: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -104,7 +104,7 @@ class SBC(PosteriorMetric):
 
     def update(self, samples: Tensor, theta: Tensor, reference: Tensor | None = None) -> None:
         self.check(samples, theta)
-        generator = torch.Generator().manual_seed(self.seed + len(self.rank_batches))
+        generator = batch_generator(self.seed, theta)
         self.rank_batches.append(sbc_ranks(samples, theta, generator))
 
     def ranks(self) -> Tensor:
