@@ -31,7 +31,7 @@ def fitted(tmp_path_factory):
 def test_the_best_scoring_candidate_is_chosen_and_kept_in_the_checkpoint(fitted):
     trainer, model, selection, _ = fitted
     assert sorted(selection.scores) == [1, 2, 3, 5, 8, 10, 15, 20, 30]
-    best = min(selection.scores, key=lambda k: (selection.scores[k]["calibration_error"], k))
+    best = min(selection.scores, key=lambda k: (selection.scores[k]["combined"], k))
     assert model.num_steps == best
     checkpoint = trainer.checkpoint_callback.last_model_path
     saved = torch.load(checkpoint, weights_only=False)

@@ -20,17 +20,23 @@ Criterion = Literal["calibration_error", "joint_c2st", "combined"]
 DEFAULT_CANDIDATES = (1, 2, 3, 5, 8, 10, 15, 20, 30)
 
 
-def validation_pairs(datamodule: pl.LightningDataModule, limit: int, device: torch.device) -> tuple[Tensor, Batch]:
-    """The first ``limit`` pairs ``(theta, x)`` of the DataModule's validation set, on ``device``."""
+def validation_pairs(trainer: pl.Trainer, limit: int, device: torch.device) -> tuple[Tensor, Batch]:
+    """The first ``limit`` pairs ``(theta, x)`` of the validation set (the DataModule's, else the fit's), on ``device``."""
+    datamodule = trainer.datamodule
+    loader = datamodule.val_dataloader() if datamodule is not None else trainer.val_dataloaders
+    if isinstance(loader, (list, tuple)):
+        loader = loader[0] if loader else None
+    if loader is None:
+        raise ValueError("SamplingStepSelection chooses K on validation simulations; this fit has no validation data.")
     thetas, xs, total = [], [], 0
-    for theta, x in datamodule.val_dataloader():
+    for theta, x in loader:
         thetas.append(theta)
         xs.append(x)
         total += len(theta)
         if total >= limit:
             break
     if not thetas:
-        raise ValueError(f"{type(datamodule).__name__}'s validation set is empty; the choice of K needs simulations.")
+        raise ValueError("The validation set is empty; SamplingStepSelection needs validation simulations to choose K.")
     theta = torch.cat(thetas)[:limit].to(device)
     x = xs[0] if len(xs) == 1 else (
         {k: torch.cat([part[k] for part in xs]) for k in xs[0]} if isinstance(xs[0], dict) else torch.cat(xs))
@@ -67,7 +73,8 @@ class SamplingStepSelection(pl.Callback):
 
     Args:
         candidates: the values of K to try.
-        criterion: ``calibration_error``, ``joint_c2st`` or ``combined``.
+        criterion: ``combined`` (default: it ranked K most like the reference C2ST in the benchmark,
+            docs/results.md), ``calibration_error`` or ``joint_c2st``.
         num_observations: validation pairs scored (at most the validation set).
         num_samples: draws per pair for the calibration error.
         seed: seed of the draws and of the classifier.
@@ -77,10 +84,10 @@ class SamplingStepSelection(pl.Callback):
 
         - class_path: cmpe_lightning.callbacks.SamplingStepSelection
           init_args:
-            criterion: calibration_error
+            criterion: combined
     """
 
-    def __init__(self, candidates: Sequence[int] = DEFAULT_CANDIDATES, criterion: Criterion = "calibration_error",
+    def __init__(self, candidates: Sequence[int] = DEFAULT_CANDIDATES, criterion: Criterion = "combined",
                  num_observations: int = 1024, num_samples: int = 100, seed: int = 0, enabled: bool = True):
         candidates = sorted({int(k) for k in candidates})
         if not candidates or candidates[0] < 1:
@@ -100,7 +107,7 @@ class SamplingStepSelection(pl.Callback):
         if not hasattr(pl_module, "num_steps") or "num_steps" not in pl_module.hparams:
             raise TypeError(f"SamplingStepSelection chooses CMPE's num_steps; {type(pl_module).__name__} has none.")
         start = time.perf_counter()
-        theta, x = validation_pairs(trainer.datamodule, self.num_observations, pl_module.device)
+        theta, x = validation_pairs(trainer, self.num_observations, pl_module.device)
         rank_zero_info(f"Choosing the number of sampling steps K from {self.candidates} by {self.criterion}"
                        f" on {batch_size(x)} validation simulations ...")
         self.scores = score_num_steps(pl_module, theta, x, self.candidates, self.num_samples, self.seed)

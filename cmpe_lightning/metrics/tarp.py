@@ -37,6 +37,8 @@ class TARP(PosteriorMetric):
 
     Args:
         seed: seed of the reference points.
+        num_draws: draws kept per observation (the first ones), so that test sets mixing observations with
+            different numbers of draws (reference and calibration pairs) stack.
 
     Example:
         >>> metric = TARP()
@@ -49,16 +51,21 @@ class TARP(PosteriorMetric):
     name = "tarp"
     higher_is_better = False
 
-    def __init__(self, seed: int = 0, **kwargs):
+    def __init__(self, seed: int = 0, num_draws: int = 100, **kwargs):
         super().__init__(**kwargs)
-        self.seed = seed
+        if num_draws < 1:
+            raise ValueError(f"num_draws must be a positive integer, got {num_draws}.")
+        self.seed, self.num_draws = seed, num_draws
         self.add_state("draws", default=[], dist_reduce_fx="cat")
         self.add_state("thetas", default=[], dist_reduce_fx="cat")
 
     def update(self, samples: Tensor, theta: Tensor, reference: Tensor | None = None) -> None:
         # the reference points need the whole test set's spread: keep a few draws per observation until compute
         self.check(samples, theta)
-        self.draws.append(samples.detach().flatten(2).float())
+        if samples.shape[1] < self.num_draws:
+            raise ValueError(f"TARP keeps num_draws={self.num_draws} draws per observation but got {samples.shape[1]};"
+                             " draw more or lower num_draws.")
+        self.draws.append(samples[:, : self.num_draws].detach().flatten(2).float())
         self.thetas.append(theta.detach().flatten(1).float())
 
     def fractions(self) -> Tensor:
