@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .base import PosteriorMetric
+from .base import PosteriorMetric, batch_generator
 
 
 def tarp_coverage(samples: Tensor, theta: Tensor, references: Tensor) -> Tensor:
@@ -37,8 +37,8 @@ class TARP(PosteriorMetric):
 
     Args:
         seed: seed of the reference points.
-        num_draws: draws kept per observation (the first ones), so that test sets mixing observations with
-            different numbers of draws (reference and calibration pairs) stack.
+        num_draws: draws kept per observation (the first ones; fewer are resampled with replacement), so that
+            test sets mixing observations with different numbers of draws (reference and calibration pairs) stack.
 
     Example:
         >>> metric = TARP()
@@ -62,9 +62,9 @@ class TARP(PosteriorMetric):
     def update(self, samples: Tensor, theta: Tensor, reference: Tensor | None = None) -> None:
         # the reference points need the whole test set's spread: keep a few draws per observation until compute
         self.check(samples, theta)
-        if samples.shape[1] < self.num_draws:
-            raise ValueError(f"TARP keeps num_draws={self.num_draws} draws per observation but got {samples.shape[1]};"
-                             " draw more or lower num_draws.")
+        if samples.shape[1] < self.num_draws:  # resampled with replacement: the fraction keeps its expectation
+            pick = torch.randint(samples.shape[1], (self.num_draws,), generator=batch_generator(self.seed, theta))
+            samples = samples[:, pick.to(samples.device)]
         self.draws.append(samples[:, : self.num_draws].detach().flatten(2).float())
         self.thetas.append(theta.detach().flatten(1).float())
 
