@@ -89,3 +89,24 @@ def test_c2st_detects_a_shift(generator):
     a = torch.randn(1000, 2, generator=generator)
     b = torch.randn(1000, 2, generator=generator) + 3.0
     assert c2st(a, b) > 0.95
+
+
+def test_rejection_sampling_bounds_each_call_and_stops_proposing_for_finished_observations():
+    from cmpe_lightning.simulators import sample_by_rejection
+
+    calls = []
+    g = torch.Generator().manual_seed(0)
+    acceptance = torch.tensor([0.9, 0.9, 0.05, 0.05, 0.05])  # two observations finish in the first round
+
+    def propose(rows, m):
+        calls.append(rows.tolist())
+        u = torch.rand(len(rows), m, generator=g)
+        return torch.stack([rows[:, None].expand(-1, m).float(), u], dim=-1), u < acceptance[rows, None]
+
+    samples = sample_by_rejection(propose, batch=5, num_samples=50, proposals_per_round=100, max_proposals_per_call=200)
+    assert samples.shape == (5, 50, 2)
+    assert torch.equal(samples[..., 0], torch.arange(5.0)[:, None].expand(5, 50))  # each row holds its own samples
+    assert all(len(rows) <= 2 for rows in calls)  # 200 proposals per call at 100 per observation
+    assert calls[0] == [0, 1] and all(0 not in rows and 1 not in rows for rows in calls[3:])
+    with pytest.raises(ValueError, match="max_proposals_per_call must be a positive integer, got 0"):
+        sample_by_rejection(propose, batch=5, num_samples=50, proposals_per_round=100, max_proposals_per_call=0)

@@ -84,33 +84,63 @@ class Simulator(ABC):
 
 
 def sample_by_rejection(
-    propose: Callable[[int], tuple[Tensor, Tensor]],
+    propose: Callable[[Tensor, int], tuple[Tensor, Tensor]],
     batch: int,
     num_samples: int,
     proposals_per_round: int,
+    max_proposals_per_call: int = 1_000_000,
     max_rounds: int = 10_000,
 ) -> Tensor:
     """Collects ``num_samples`` accepted proposals for each of ``batch`` observations.
 
+    Each round proposes ``proposals_per_round`` candidates for every observation still short of samples, in
+    calls of at most ``max_proposals_per_call`` candidates (at least one observation per call), so memory
+    stays bounded however many observations there are (a call for 10 inverse-kinematics observations of
+    200 000 proposals each peaked at about 1.2 GB).
+
     Args:
-        propose: maps a number of proposals ``m`` to ``(samples (batch, m, d), accepted (batch, m))``.
+        propose: maps observation indices ``rows`` (a long tensor) and a number of proposals ``m`` to
+            ``(samples (len(rows), m, d), accepted (len(rows), m))``.
         batch: number of observations.
         num_samples: accepted samples wanted per observation.
-        proposals_per_round: ``m`` of each call of ``propose``.
+        proposals_per_round: ``m``, proposals per observation per round.
+        max_proposals_per_call: bound on ``len(rows) * m`` of one call of ``propose``.
         max_rounds: give up (with an error) after this many rounds, e.g. for an observation outside the
             simulator's support, whose acceptance probability is zero.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> def propose(rows, m):  # uniform on [0, 1), kept below 0.5
+        ...     u = torch.rand(len(rows), m, 1, generator=g)
+        ...     return u, u[..., 0] < 0.5
+        >>> samples = sample_by_rejection(propose, batch=3, num_samples=100, proposals_per_round=64)
+        >>> samples.shape, bool((samples < 0.5).all())
+        (torch.Size([3, 100, 1]), True)
     """
-    collected: list[list[Tensor]] = [[] for _ in range(batch)]
+    for name, value in [("batch", batch), ("num_samples", num_samples), ("proposals_per_round", proposals_per_round),
+                        ("max_proposals_per_call", max_proposals_per_call)]:
+        if value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value}.")
+    # accepted samples go straight into one preallocated tensor: keeping thousands of small tensors alive
+    # between the large temporaries of ``propose`` fragmented the heap (30 inverse-kinematics observations
+    # grew to 4 GB, 100 were killed at 24 GB)
+    result: Tensor | None = None
     counts = [0] * batch
+    rows_per_call = max(1, max_proposals_per_call // proposals_per_round)
     for _ in range(max_rounds):
-        samples, accepted = propose(proposals_per_round)
-        for i in range(batch):
-            if counts[i] < num_samples:
-                kept = samples[i][accepted[i]]
-                collected[i].append(kept)
+        short = [i for i in range(batch) if counts[i] < num_samples]
+        if not short:
+            return result
+        for start in range(0, len(short), rows_per_call):
+            rows = short[start:start + rows_per_call]
+            samples, accepted = propose(torch.tensor(rows), proposals_per_round)
+            if result is None:
+                result = samples.new_empty(batch, num_samples, *samples.shape[2:])
+            for k, i in enumerate(rows):
+                kept = samples[k][accepted[k]][:num_samples - counts[i]]
+                result[i, counts[i]:counts[i] + len(kept)] = kept
                 counts[i] += len(kept)
-        if min(counts) >= num_samples:
-            return torch.stack([torch.cat(c)[:num_samples] for c in collected])
+            del samples, accepted
     worst = min(range(batch), key=counts.__getitem__)
     raise RuntimeError(
         f"Rejection sampling accepted only {counts[worst]} of {num_samples} samples for observation {worst} after"

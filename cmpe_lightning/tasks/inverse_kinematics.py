@@ -61,12 +61,13 @@ class InverseKinematics(Simulator):
         x = x.to(generator.device)
         rail_scale = self.prior_scale[0]
 
-        def propose(m: int) -> tuple[Tensor, Tensor]:
-            angles = self.sample_prior(len(x) * m, generator)[:, 1:].view(len(x), m, 3)
+        def propose(rows: Tensor, m: int) -> tuple[Tensor, Tensor]:
+            x_rows = x[rows.to(x.device)]
+            angles = self.sample_prior(len(rows) * m, generator)[:, 1:].view(len(rows), m, 3)
             reach1, reach2 = self.arm_end(angles)
-            rail = x[:, None, 0] - reach1
+            rail = x_rows[:, None, 0] - reach1
             u = torch.rand(rail.shape, generator=generator, device=generator.device)
-            accepted = ((x[:, None, 1] - reach2).abs() < self.tolerance) & (
+            accepted = ((x_rows[:, None, 1] - reach2).abs() < self.tolerance) & (
                 u < torch.exp(-0.5 * (rail / rail_scale) ** 2)
             )
             return torch.cat([rail[..., None], angles], dim=-1), accepted

@@ -57,9 +57,9 @@ class TwoMoons(Simulator):
         self.check_x(x)
         x = x.to(generator.device)
 
-        def propose(m: int) -> tuple[Tensor, Tensor]:
-            q = x[:, None, :] - self._moon((len(x), m), generator)
-            sign = 2 * torch.randint(0, 2, (len(x), m), generator=generator, device=generator.device) - 1
+        def propose(rows: Tensor, m: int) -> tuple[Tensor, Tensor]:
+            q = x[rows.to(x.device), None, :] - self._moon((len(rows), m), generator)
+            sign = 2 * torch.randint(0, 2, (len(rows), m), generator=generator, device=generator.device) - 1
             total = -math.sqrt(2) * q[..., 0] * sign  # theta1 + theta2, up to its sign
             diff = math.sqrt(2) * q[..., 1]  # theta2 - theta1
             theta = torch.stack([(total - diff) / 2, (total + diff) / 2], dim=-1)
