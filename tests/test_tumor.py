@@ -15,7 +15,7 @@ from cmpe_lightning.tasks.tumor.simulator import (
     TumorSpheroid,
     simulate_tumor,
 )
-from cmpe_lightning.tasks.tumor.lattice import jittered_lattice
+from cmpe_lightning.tasks.tumor.lattice import jittered_lattice, search_stencil
 
 REFERENCE_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tumor2d"
 SMALL = np.array([-1.5, 2.0, 0.3, -1.0, -2.0, -2.0, -3.0])  # a small, quick tumor
@@ -83,22 +83,63 @@ def test_lattice_neighbourhoods_are_symmetric_delaunay_graphs():
     edges = {(s, int(u)) for s in range(lattice.num_sites) for u in neighbours[offsets[s]:offsets[s + 1]]}
     assert all((u, s) in edges for s, u in edges)
     degree = np.diff(offsets)
-    assert degree.min() >= 3 and 5.5 < degree.mean() < 6.0  # planar triangulation: mean degree just under 6
-    assert lattice.on_edge.sum() == 4 * 30 - 4
+    assert degree.min() >= 2 and 5.5 < degree.mean() < 6.0  # planar triangulation: mean degree just under 6
+    source = np.repeat(np.arange(lattice.num_sites), degree)
+    length = np.linalg.norm(lattice.positions[source] - lattice.positions[neighbours], axis=1)
+    assert length.max() < 30 / 3  # the frame points keep the hull's longest edges out (26 units without them)
+    outermost = (lattice.positions.astype(int) % 29 == 0).any(axis=1)  # rows and columns 0 and 29
+    assert lattice.on_edge[outermost].all() and lattice.on_edge.sum() < 1.05 * outermost.sum()
 
 
-def test_free_site_search_finds_the_nearest_shell():
+def test_lattice_is_the_reference_implementations():
+    """tumor2d's lattice (glibc rand() after srand(0)): its full-domain radius is 768.653556 um in the reference's
+    runs that fill the domain (13 of the 100 runs at the reference parameters)."""
+    positions = jittered_lattice(100).positions
+    full = np.full(len(positions), 0, dtype=np.int64)
+    lattice = jittered_lattice(100)
+    border = np.zeros(len(positions), dtype=np.int64)
+    num = kernels.border_sites(full, lattice.neighbour_offsets, lattice.neighbours, lattice.on_edge, border)
+    assert kernels.spheroid_radius(positions, border, num) == pytest.approx(768.653556, abs=1e-6)
+    if REFERENCE_DATA.is_dir():
+        final = np.load(REFERENCE_DATA / "default_samples_100reps_refparams.npz")["growth_curve"][:, -1]
+        assert np.isclose(final, 768.653556, atol=1e-6).sum() >= 10
+
+
+def test_free_sites_come_from_the_nearest_shell_of_the_shared_stencil():
     lattice = jittered_lattice(30)
-    occupant = np.full(lattice.num_sites, -1, dtype=np.int64)
     centre = lattice.site(15, 15)
-    ring = lattice.neighbours[lattice.neighbour_offsets[centre]:lattice.neighbour_offsets[centre + 1]]
-    occupant[centre], occupant[ring] = 0, 1  # the first shell is full
-    stamp, queue, found = (np.zeros(lattice.num_sites, dtype=np.int64) for _ in range(3))
-    n = kernels.free_sites_of_nearest_shell(centre, occupant, lattice.neighbour_offsets, lattice.neighbours,
-                                            stamp, 1, queue, found)
-    second_shell = {int(u) for s in ring for u in lattice.neighbours[lattice.neighbour_offsets[s]:lattice.neighbour_offsets[s + 1]]}
-    second_shell -= set(ring.tolist()) | {centre}
-    assert n > 0 and set(found[:n].tolist()) == second_shell
+    start, stencil = search_stencil(lattice, centre)
+    occupant = np.full(lattice.num_sites, -1, dtype=np.int64)
+    found = np.zeros(lattice.num_sites, dtype=np.int64)
+    occupant[centre + stencil[:start[1]]] = 1  # the first shell is full
+    n = kernels.free_sites_in_stencil(centre, occupant, start, stencil, found)
+    assert n == start[2] - start[1] and set(found[:n].tolist()) == set((centre + stencil[start[1]:start[2]]).tolist())
+    # another site searches through the same offsets, not through its own neighbourhood
+    other = lattice.site(10, 12)
+    occupant[:] = -1
+    occupant[other + stencil[:start[1]]] = 1
+    n = kernels.free_sites_in_stencil(other, occupant, start, stencil, found)
+    assert set(found[:n].tolist()) == set((other + stencil[start[1]:start[2]]).tolist())
+    occupant[:] = 1
+    assert kernels.free_sites_in_stencil(centre, occupant, start, stencil, found) == 0
+
+
+def test_growth_pushes_along_a_greedy_path_up_to_the_first_free_site():
+    lattice = jittered_lattice(30)
+    offsets, neighbours, positions = lattice.neighbour_offsets, lattice.neighbours, lattice.positions
+    occupant, first, second, path = (np.full(lattice.num_sites, -1, dtype=np.int64) for _ in range(4))
+    row = [lattice.site(15, j) for j in range(5, 25)]
+    occupant[:] = 99  # everything occupied but the end of the row
+    occupant[row[-1]] = -1
+    occupant[row[0]], first[0] = 0, row[0]
+    filled = kernels.grow_into(0, row[-1], positions, occupant, offsets, neighbours, first, second, path)
+    assert occupant[filled] >= 0 and (occupant < 0).sum() == 0  # the free site got filled, nothing was lost
+    assert second[0] in neighbours[offsets[row[0]]:offsets[row[0] + 1]] and occupant[second[0]] == 0
+    # a cell with a free neighbour takes the target itself
+    occupant[:] = -1
+    occupant[row[0]] = 0
+    filled = kernels.grow_into(0, row[5], positions, occupant, offsets, neighbours, first, second, path)
+    assert filled == row[5] == second[0] and occupant[row[5]] == 0 and (occupant >= 0).sum() == 2
 
 
 def test_simulator_class_contract():
@@ -119,13 +160,12 @@ def test_a_few_runs_at_the_reference_parameters_look_like_the_reference():
     reference = np.load(REFERENCE_DATA / "default_samples_100reps_refparams.npz")
     runs = [simulate_tumor(REFERENCE_LOG10_THETA, seed) for seed in range(3)]
     growth = np.stack([r["growth_curve"] for r in runs])
-    low, high = reference["growth_curve"].min(0), reference["growth_curve"].max(0)
-    spread = reference["growth_curve"].std(0)
-    # every run stays within the reference's range widened by 3 sd, on the first ten days
-    assert np.all(growth[:, :10] > low[:10] - 3 * spread[:10]) and np.all(growth[:, :10] < high[:10] + 3 * spread[:10])
-    # the ECM profile is close; the proliferation profile is known to be steeper than the reference's (about
-    # 0.36 against 0.26 at the rim over 100 runs, see the validation script), so it only has to be of its size
-    for name, tolerance in [("extra_cellular_matrix_profile", 0.25), ("proliferation_profile", 0.6)]:
+    # every run lies within 3 sd of the reference's mean on every day (edge phase included)
+    z = (growth - reference["growth_curve"].mean(0)) / reference["growth_curve"].std(0)
+    assert np.abs(z).max() < 3
+    # the mean profile of 3 runs is as close to the reference's 100-run mean as 3 reference runs are to the
+    # other 97: at most 0.063 (ECM) and 0.24 (proliferation) relative mean deviation over 33 such triples
+    for name, tolerance in [("extra_cellular_matrix_profile", 0.08), ("proliferation_profile", 0.3)]:
         ours = np.stack([r[name] for r in runs])[:, :300].mean(0)
         theirs = reference[name][:, :300].mean(0)
         assert np.abs(ours - theirs).mean() < tolerance * np.abs(theirs).mean()

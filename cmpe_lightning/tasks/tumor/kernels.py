@@ -39,39 +39,41 @@ def seed_rng(seed: int) -> None:
 
 @njit(cache=True)
 def squared_distance(positions, a, b):
-    """Squared Euclidean distance of sites ``a`` and ``b`` (jittered ``positions`` or integer ``grid`` indices)."""
+    """Squared Euclidean distance of sites ``a`` and ``b`` (lattice units)."""
     dx = positions[a, 0] - positions[b, 0]
     dy = positions[a, 1] - positions[b, 1]
     return dx * dx + dy * dy
 
 
 @njit(cache=True)
-def free_sites_of_nearest_shell(start, occupant, offsets, neighbours, stamp, stamp_value, queue, found):
-    """Breadth-first search around ``start``: writes the free sites of the nearest shell (in hops, at most
-    ``MAX_HOPS``) that has any into ``found`` and returns their number (0: none within reach).
+def free_sites_in_stencil(site, occupant, stencil_start, stencil, found):
+    """Writes the free sites of the nearest shell of ``site``'s search stencil that has any into ``found`` and
+    returns their number (0: none within ``MAX_HOPS`` shells).
 
-    ``stamp`` marks visited sites with ``stamp_value`` (a fresh value per call, so it is never cleared).
+    As in ``tumor2d``, the stencil is one set of index offsets for every site, the hop shells of the run's
+    central site (:func:`.lattice.search_stencil`), not each site's own neighbourhood. Indices are only checked against
+    the lattice's ends, so near the left and right edges an offset wraps into the neighbouring row, as the
+    reference's does.
     """
-    stamp[start] = stamp_value
-    queue[0] = start
-    shell_start, shell_end, tail = 0, 1, 1
-    for _ in range(MAX_HOPS):
+    n = len(occupant)
+    for shell in range(len(stencil_start) - 1):
         num_found = 0
-        for q in range(shell_start, shell_end):
-            site = queue[q]
-            for e in range(offsets[site], offsets[site + 1]):
-                other = neighbours[e]
-                if stamp[other] != stamp_value:
-                    stamp[other] = stamp_value
-                    queue[tail] = other
-                    tail += 1
-                    if occupant[other] < 0:
-                        found[num_found] = other
-                        num_found += 1
-        if num_found > 0 or tail == shell_end:
+        for q in range(stencil_start[shell], stencil_start[shell + 1]):
+            other = site + stencil[q]
+            if 0 <= other < n and occupant[other] < 0:
+                found[num_found] = other
+                num_found += 1
+        if num_found > 0:
             return num_found
-        shell_start, shell_end = shell_end, tail
     return 0
+
+
+@njit(cache=True)
+def has_free_neighbour(site, occupant, offsets, neighbours):
+    for e in range(offsets[site], offsets[site + 1]):
+        if occupant[neighbours[e]] < 0:
+            return True
+    return False
 
 
 @njit(cache=True)
@@ -110,28 +112,36 @@ def move_occupant(source, target, occupant, first_site, second_site):
 
 @njit(cache=True)
 def grow_into(cell, target, positions, occupant, offsets, neighbours, first_site, second_site, path):
-    """``cell`` takes a second site on the way to the free ``target``, pushing the cells in between.
+    """``cell`` takes a second site towards the free ``target``; returns the site that became occupied (-1: none).
 
-    The path is greedy: each step goes to the neighbour closest to ``target`` (greedy routing always
-    reaches its target on a Delaunay triangulation). Cells on the path move one site outward, and the
-    mother takes the first site of the path. Returns that site.
+    A cell with a free neighbour takes ``target`` itself. Otherwise it pushes: the path is greedy (each step
+    to the neighbour closest to ``target``) and ends at the first free site on the way, as ``tumor2d``'s
+    shift path does; the cells on it move one site outward and the mother takes the path's first site.
+    A path that stops getting closer (possible only next to the domain's edge) pushes nothing and returns -1.
     """
+    if has_free_neighbour(first_site[cell], occupant, offsets, neighbours):
+        second_site[cell] = target
+        occupant[target] = cell
+        return target
     length, site = 0, first_site[cell]
-    while site != target:
-        best, best_distance = -1, np.inf
+    distance = squared_distance(positions, site, target)
+    while site != target and (length == 0 or occupant[site] >= 0):
+        best, best_distance = -1, distance
         for e in range(offsets[site], offsets[site + 1]):
             other = neighbours[e]
             d = squared_distance(positions, other, target)
             if d < best_distance:
                 best, best_distance = other, d
+        if best < 0:
+            return -1
         path[length] = best
         length += 1
-        site = best
+        site, distance = best, best_distance
     for i in range(length - 1, 0, -1):  # from the free end, so no cell is overwritten
         move_occupant(path[i - 1], path[i], occupant, first_site, second_site)
     second_site[cell] = path[0]
     occupant[path[0]] = cell
-    return path[0]
+    return path[length - 1]
 
 
 @njit(cache=True)
@@ -152,12 +162,12 @@ def remove_proliferating(cell, proliferating, list_position, num_proliferating):
 
 @njit(cache=True)
 def advance(
-    t, t_stop, counts, params, positions, grid, offsets, neighbours, occupant, first_site, second_site, stage,
-    state, proliferating, list_position, ecm, ecm_step, production, stamp, queue, found, path,
+    t, t_stop, counts, params, positions, offsets, neighbours, stencil_start, stencil, occupant, first_site,
+    second_site, stage, state, proliferating, list_position, ecm, ecm_step, production, found, path,
 ):
     """Runs the exact-time stochastic simulation from ``t`` to ``t_stop`` (hours) and returns ``t_stop``.
 
-    ``counts`` holds ``[number of cells, number of proliferating cells, occupied sites, search stamp]``.
+    ``counts`` holds ``[number of cells, number of proliferating cells, occupied sites, stamp]``.
     The exponential clock is memoryless, so the waiting time that would cross ``t_stop`` is simply redrawn
     by the next call.
     """
@@ -176,17 +186,16 @@ def advance(
             continue
         step = int(t / params[DT])
         if stage[cell] == GROWTH_EVENT:
-            counts[3] += 1
-            num_free = free_sites_of_nearest_shell(
-                first_site[cell], occupant, offsets, neighbours, stamp, counts[3], queue, found
-            )
-            if num_free == 0:
+            num_free = free_sites_in_stencil(first_site[cell], occupant, stencil_start, stencil, found)
+            filled = -1
+            if num_free > 0:
+                target = found[np.random.randint(num_free)]
+                filled = grow_into(cell, target, positions, occupant, offsets, neighbours, first_site, second_site, path)
+            if filled < 0:
                 state[cell] = ARRESTED
                 counts[1] = remove_proliferating(cell, proliferating, list_position, counts[1])
                 continue
-            target = found[np.random.randint(num_free)]
-            grow_into(cell, target, positions, occupant, offsets, neighbours, first_site, second_site, path)
-            start_production(target, step, offsets, neighbours, ecm, ecm_step, production, params)
+            start_production(filled, step, offsets, neighbours, ecm, ecm_step, production, params)
             counts[2] += 1
             continue
         # division: the second site becomes the daughter; both decide whether to go on proliferating
@@ -197,16 +206,7 @@ def advance(
         occupant[first_site[daughter]] = daughter
         stage[cell] = 0
         stage[daughter] = 0
-        counts[3] += 1
-        num_free = free_sites_of_nearest_shell(
-            first_site[daughter], occupant, offsets, neighbours, stamp, counts[3], queue, found
-        )
-        if num_free > 0:
-            free = found[np.random.randint(num_free)]
-            squared = math.floor(squared_distance(grid, first_site[daughter], free))
-        else:
-            squared = NO_FREE_SITE_SQUARED_DISTANCE
-        keep = math.exp(-math.sqrt(squared) * MICROMETRES_PER_LATTICE_UNIT / params[DEPTH])
+        keep = keep_probability(first_site[daughter], positions, occupant, stencil_start, stencil, found, params)
         if not stays_proliferating(first_site[cell], keep, step, ecm, ecm_step, production, params):
             state[cell] = QUIESCENT
             counts[1] = remove_proliferating(cell, proliferating, list_position, counts[1])
@@ -215,6 +215,17 @@ def advance(
             counts[1] = add_proliferating(daughter, proliferating, list_position, counts[1])
         else:
             state[daughter] = QUIESCENT
+
+
+@njit(cache=True)
+def keep_probability(site, positions, occupant, stencil_start, stencil, found, params):
+    """``exp(-d / L)``: ``d`` (um) to a random free site of the nearest stencil shell, ``floor``-ed in squared
+    lattice units as ``tumor2d`` does (``sqrt(200)`` when none is within reach), ``L`` the division depth."""
+    num_free = free_sites_in_stencil(site, occupant, stencil_start, stencil, found)
+    squared = NO_FREE_SITE_SQUARED_DISTANCE
+    if num_free > 0:
+        squared = math.floor(squared_distance(positions, site, found[np.random.randint(num_free)]))
+    return math.exp(-math.sqrt(squared) * MICROMETRES_PER_LATTICE_UNIT / params[DEPTH])
 
 
 @njit(cache=True)
@@ -241,6 +252,24 @@ def border_sites(occupant, offsets, neighbours, on_edge, out):
 
 
 @njit(cache=True)
+def depth_reference_sites(occupant, offsets, neighbours, on_edge, stamp, stamp_value, out):
+    """The sites the profiles' depth is measured from, as ``tumor2d`` takes them: every free neighbour of an
+    occupied site, and every neighbour (free or not) of an occupied site on the domain's edge. Returns their
+    number; ``stamp`` (set to ``stamp_value``) keeps each site once."""
+    count = 0
+    for site in range(len(occupant)):
+        if occupant[site] < 0:
+            continue
+        for e in range(offsets[site], offsets[site + 1]):
+            other = neighbours[e]
+            if (occupant[other] < 0 or on_edge[site]) and stamp[other] != stamp_value:
+                stamp[other] = stamp_value
+                out[count] = other
+                count += 1
+    return count
+
+
+@njit(cache=True)
 def spheroid_radius(positions, border, num_border):
     """``0.8 * 16.8 um`` times the root mean squared distance of the border sites to their centroid."""
     if num_border == 0:
@@ -263,8 +292,9 @@ def accumulate_profiles(
     num_cells, first_site, state, positions, border, num_border, step, ecm, ecm_step, production, params,
     ecm_sum, proliferating_sum, count,
 ):
-    """Adds one snapshot to the profiles: each cell at distance ``d`` (um) from the nearest rim site adds its
-    ECM and its proliferation indicator to the 1-um bins in ``[d - 16.8, d)``."""
+    """Adds one snapshot to the profiles: each cell at distance ``d`` (um) from the nearest depth reference
+    site (:func:`depth_reference_sites`) adds its ECM and its proliferation indicator to the 1-um bins
+    ``int(d - 16.8)`` to ``int(d) - 1``, truncated as ``tumor2d``'s C casts truncate."""
     num_bins = len(count)
     for cell in range(num_cells):
         site = first_site[cell]
@@ -274,7 +304,7 @@ def accumulate_profiles(
         d = math.sqrt(nearest) * MICROMETRES_PER_LATTICE_UNIT
         update_ecm(site, step, ecm, ecm_step, production, params)
         is_proliferating = 1.0 if state[cell] == PROLIFERATING else 0.0
-        for k in range(max(0, math.ceil(d - CELL_DIAMETER)), min(num_bins, math.ceil(d))):
+        for k in range(max(0, int(d - CELL_DIAMETER)), min(num_bins, int(d))):
             ecm_sum[k] += ecm[site]
             proliferating_sum[k] += is_proliferating
             count[k] += 1

@@ -7,12 +7,16 @@ The rules follow the model as the reference ``tumor2d`` package behaves (summari
 ``docs/tumor-model.md``); the code is written from those rules, with the hot loops compiled by Numba
 (:mod:`.kernels`, imported on the first run so that importing this module does not load Numba).
 
-Choices where the rules leave room: the "lattice distance" ``d`` of the decision to stay proliferating is
-taken between the sites' integer lattice indices (before the jitter): with the jittered coordinates the
-spheroid grew about 8% faster than the reference's (see ``cmpe_lightning.benchmark.tumor_validation``);
-the ECM of an interval between events is produced by the cells present during it; a cell that finds no
-free site within 10 hops counts as not proliferating in the profile; the simulation stops at 480 h, the
-last output (the reference runs to 500 h, which changes no output).
+Where the summary of the rules left room, the reference's source (``ICB-DCM/tumor2d``) decided: the
+lattice is the reference's own (:mod:`.lattice`); every search for a free site goes through one stencil
+of index offsets, the hop shells of the run's centre (wrapping across row ends, as the reference's does);
+a cell with a free neighbour takes the found site directly, others push along a greedy path up to its
+first free site; the division distance is the ``floor``-ed squared distance of jittered positions; the
+profiles' depth is measured from the free sites next to the spheroid (and from the neighbours of cells on
+the domain's edge), averaged over hourly snapshots from 408 h to 432 h. The ECM of an interval between
+events is produced by the cells present during it; the simulation stops at 480 h, the last output (the
+reference runs to 500 h, which changes no output). The validation against the reference's runs is in
+``docs/tumor_validation`` (``python -m cmpe_lightning.benchmark.tumor_validation``).
 
 References:
     | Parallelization and High-Performance Computing Enables Automated Statistical Inference of
@@ -32,7 +36,7 @@ import torch
 from torch import Tensor
 
 from ...simulators.base import Simulator
-from .lattice import Lattice, jittered_lattice
+from .lattice import Lattice, jittered_lattice, search_stencil
 
 PARAMETER_NAMES = (
     "division_rate",
@@ -50,7 +54,7 @@ BOUND_TOLERANCE = 1e-6  # float32 prior draws may round just past a bound
 REFERENCE_LOG10_THETA = np.log10([4.17e-2, 100.0, 12.0, 0.75, 5e-3, 8e-4, 1e-2])
 
 NUM_DAYS = 20  # growth curve at 24, 48, ..., 480 h
-PROFILE_HOURS = range(385, 409)  # hourly snapshots during day 17, written at 408 h
+PROFILE_HOURS = range(408, 433)  # tumor2d: snapshots at 408, 409, ..., 432 h (while t // 24 == 17), written at 432 h
 PROFILE_BINS = 1000  # 1-um bins
 ECM_TIME_STEP = 0.01  # h, the explicit Euler step of the ECM
 OUTPUT_SHAPES = {
@@ -81,7 +85,7 @@ class TumorState:
 
     lattice: Lattice
     params: np.ndarray  # kernels.RATE, DEPTH, PRODUCTION, DEGRADATION, ECM_THRESHOLD, DT
-    counts: np.ndarray = field(init=False)  # cells, proliferating cells, occupied sites, search stamp
+    counts: np.ndarray = field(init=False)  # cells, proliferating cells, occupied sites, stamp
 
     def __post_init__(self) -> None:
         n = self.lattice.num_sites
@@ -97,27 +101,37 @@ class TumorState:
         self.ecm_step = np.zeros(n, dtype=np.int64)
         self.production = np.zeros(n)
         self.stamp = np.zeros(n, dtype=np.int64)
-        self.queue = np.zeros(n, dtype=np.int64)
         self.found = np.zeros(n, dtype=np.int64)
         self.path = np.zeros(n, dtype=np.int64)
         self.border = np.zeros(n, dtype=np.int64)
+        self.stencil_start = np.zeros(1, dtype=np.int64)
+        self.stencil = np.zeros(0, dtype=np.int64)
 
     def place_initial_cells(self, radius: float, quiescent_fraction: float, rng: np.random.Generator) -> None:
-        """Fills the disc of ``radius`` around a random neighbour of the central site with cells."""
-        from scipy.spatial import cKDTree
+        """Fills the disc of ``radius`` around the run's centre with cells and builds the search stencil.
 
+        As in ``tumor2d``: the centre is a random neighbour of the site nearest the domain's middle, the
+        stencil holds its hop shells, and each initial cell proliferates with probability
+        ``(1 - q0) * exp(-d / L)``, ``d`` to a free site of the nearest stencil shell (see
+        :func:`.kernels.keep_probability`), once all initial cells are placed.
+        """
         from . import kernels
 
         lattice = self.lattice
-        central = lattice.site(lattice.size // 2, lattice.size // 2)
+        positions = lattice.positions
+        middle = (positions.min(0) + positions.max(0)) / 2
+        central = int(np.argmin(np.linalg.norm(positions - middle, axis=1)))
         neighbours = lattice.neighbours[lattice.neighbour_offsets[central]:lattice.neighbour_offsets[central + 1]]
-        centre = lattice.positions[rng.choice(neighbours)]
-        inside = np.linalg.norm(lattice.positions - centre, axis=1) < radius
-        sites, free = np.flatnonzero(inside), np.flatnonzero(~inside)
-        distance_to_free, _ = cKDTree(lattice.positions[free]).query(lattice.positions[sites])
-        keep = (1 - quiescent_fraction) * np.exp(
-            -distance_to_free * kernels.MICROMETRES_PER_LATTICE_UNIT / self.params[kernels.DEPTH]
-        )
+        centre = int(rng.choice(neighbours))
+        self.stencil_start, self.stencil = search_stencil(lattice, centre, kernels.MAX_HOPS)
+        sites = np.flatnonzero(np.linalg.norm(positions - positions[centre], axis=1) < radius)
+        self.occupant[sites] = np.arange(len(sites))
+        keep = np.array([
+            kernels.keep_probability(site, positions, self.occupant, self.stencil_start, self.stencil, self.found,
+                                     self.params)
+            for site in sites
+        ])
+        keep *= 1 - quiescent_fraction
         proliferating = rng.random(len(sites)) < keep
         for cell, (site, divides) in enumerate(zip(sites, proliferating)):
             self.first_site[cell], self.occupant[site] = site, cell
@@ -134,10 +148,10 @@ class TumorState:
 
         lattice = self.lattice
         return kernels.advance(
-            t, t_stop, self.counts, self.params, lattice.positions, lattice.grid, lattice.neighbour_offsets, lattice.neighbours,
-            self.occupant, self.first_site, self.second_site, self.stage, self.state, self.proliferating,
-            self.list_position, self.ecm, self.ecm_step, self.production, self.stamp, self.queue, self.found,
-            self.path,
+            t, t_stop, self.counts, self.params, lattice.positions, lattice.neighbour_offsets, lattice.neighbours,
+            self.stencil_start, self.stencil, self.occupant, self.first_site, self.second_site, self.stage,
+            self.state, self.proliferating, self.list_position, self.ecm, self.ecm_step, self.production,
+            self.found, self.path,
         )
 
     def find_border(self) -> int:
@@ -146,6 +160,14 @@ class TumorState:
         lattice = self.lattice
         return kernels.border_sites(self.occupant, lattice.neighbour_offsets, lattice.neighbours, lattice.on_edge,
                                     self.border)
+
+    def find_depth_reference(self) -> int:
+        from . import kernels
+
+        lattice = self.lattice
+        self.counts[3] += 1
+        return kernels.depth_reference_sites(self.occupant, lattice.neighbour_offsets, lattice.neighbours,
+                                             lattice.on_edge, self.stamp, self.counts[3], self.border)
 
 
 def simulate_tumor(log10_theta, seed: int, max_wall_time_s: float | None = None) -> dict[str, np.ndarray]:
@@ -174,19 +196,19 @@ def simulate_tumor(log10_theta, seed: int, max_wall_time_s: float | None = None)
     rate, depth, radius, quiescent_fraction, production, degradation, threshold = theta
     params = np.array([rate, depth, production, degradation, threshold, ECM_TIME_STEP])
     state = TumorState(jittered_lattice(100), params)
-    state.place_initial_cells(radius, quiescent_fraction, np.random.default_rng(seed))
     kernels.seed_rng(int(seed) % 2**32)
+    state.place_initial_cells(radius, quiescent_fraction, np.random.default_rng(seed))
 
     growth = np.zeros(NUM_DAYS)
     ecm_sum, proliferating_sum, count = np.zeros(PROFILE_BINS), np.zeros(PROFILE_BINS), np.zeros(PROFILE_BINS)
     start, t = time.monotonic(), 0.0
     for hour in range(1, 24 * NUM_DAYS + 1):
         t = state.advance(t, float(hour))
-        if hour % 24 == 0 or hour in PROFILE_HOURS:
-            num_border = state.find_border()
         if hour % 24 == 0:
+            num_border = state.find_border()
             growth[hour // 24 - 1] = kernels.spheroid_radius(state.lattice.positions, state.border, num_border)
         if hour in PROFILE_HOURS:
+            num_border = state.find_depth_reference()
             kernels.accumulate_profiles(
                 state.counts[0], state.first_site, state.state, state.lattice.positions, state.border, num_border,
                 int(hour / ECM_TIME_STEP), state.ecm, state.ecm_step, state.production, params,
