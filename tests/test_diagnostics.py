@@ -1,5 +1,7 @@
 """Calibration diagnostics on a conjugate Gaussian model, whose exact posterior is known."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -127,3 +129,23 @@ def test_diagnostic_plots_are_written(tmp_path):
     callback.on_test_end(trainer, None)
     for kind in ("sbc", "coverage", "recovery", "zscore"):
         assert (tmp_path / f"diagnostics_{kind}.png").stat().st_size > 1000
+
+
+def test_standardized_draw_errors_of_the_exact_posterior():
+    """For theta ~ N(0, 1), x = theta + N(0, 1), the exact posterior N(x / 2, 1 / 2) draws differ from theta by
+    N(0, 1) (posterior spread plus posterior mean error): MAE sqrt(2 / pi), RMSE 1, in units of sd(theta) = 1."""
+    from cmpe_lightning.metrics import StandardizedDrawError
+
+    g = torch.Generator().manual_seed(0)
+    theta = torch.randn(4000, 3, generator=g)
+    x = theta + torch.randn(4000, 3, generator=g)
+    samples = x[:, None] / 2 + 0.5 ** 0.5 * torch.randn(4000, 50, 3, generator=g)
+    mae, rmse = StandardizedDrawError("mae"), StandardizedDrawError("rmse")
+    for metric in (mae, rmse):
+        metric.update(samples[:2000], theta[:2000])
+        metric.update(samples[2000:], theta[2000:])
+    assert float(mae.compute()) == pytest.approx((2 / math.pi) ** 0.5, abs=0.02)
+    assert float(rmse.compute()) == pytest.approx(1.0, abs=0.02)
+    assert (mae.name, rmse.name) == ("standardized_mae", "standardized_rmse")
+    with pytest.raises(ValueError, match="kind must be 'mae' or 'rmse', got 'l1'"):
+        StandardizedDrawError("l1")

@@ -9,12 +9,13 @@ import torch.multiprocessing as mp
 
 from cmpe_lightning.metrics import (
     C2ST, MMD, SBC, TARP, CalibrationError, JointC2ST, PosteriorContraction, PosteriorRMSE, PosteriorZScore,
+    StandardizedDrawError,
 )
 
 
 def metrics():
     return [CalibrationError(), SBC(), TARP(), JointC2ST(), PosteriorRMSE(), PosteriorZScore(), PosteriorContraction(),
-            C2ST(), MMD()]
+            C2ST(), MMD(), StandardizedDrawError(), StandardizedDrawError("rmse")]
 
 
 def data():

@@ -6,12 +6,12 @@ from .contraction import PosteriorContraction, PosteriorZScore
 from .coverage import CalibrationError, IntervalCoverage, central_interval_hits
 from .image_quality import PosteriorMeanImageQuality
 from .mmd import MMD, ReferenceMMD, mmd_squared
-from .rmse import NormalizedRMSE, PosteriorRMSE
+from .rmse import NormalizedRMSE, PosteriorRMSE, StandardizedDrawError
 from .sbc import SBC, ECDFUniformityTest, sbc_ranks
 from .tarp import TARP, tarp_coverage
 
 __all__ = [
     "PosteriorMetric", "C2ST", "JointC2ST", "c2st", "CalibrationError", "IntervalCoverage", "central_interval_hits", "MMD", "ReferenceMMD",
-    "mmd_squared", "NormalizedRMSE", "PosteriorRMSE", "PosteriorMeanImageQuality", "PosteriorContraction",
+    "mmd_squared", "NormalizedRMSE", "PosteriorRMSE", "StandardizedDrawError", "PosteriorMeanImageQuality", "PosteriorContraction",
     "PosteriorZScore", "SBC", "ECDFUniformityTest", "sbc_ranks", "TARP", "tarp_coverage",
 ]
