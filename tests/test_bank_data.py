@@ -172,14 +172,17 @@ def test_predict_reads_raw_observations(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ network
-def test_tumor_summary_shape_gradients_and_errors():
-    net = TumorSummary(out_features=32, recurrent_width=16, conv_channels=8)
-    out = net({"growth_curve": torch.randn(4, 20, 1), "profiles": torch.randn(4, 3, 50)})
+@pytest.mark.parametrize("profile_network", ["convolution", "transformer"])
+def test_tumor_summary_shape_gradients_and_errors(profile_network):
+    net = TumorSummary(out_features=32, recurrent_width=16, conv_channels=8, profile_network=profile_network)
+    out = net({"growth_curve": torch.randn(4, 20, 1), "profiles": torch.randn(4, 3, 53)})  # 53: a partial patch
     assert out.shape == (4, 32)
     out.square().sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
     with pytest.raises(ValueError, match=r"expects \{growth_curve: \(batch, days, 1\), profiles: \(batch, 3, bins\)\}"):
         net({"growth_curve": torch.randn(4, 20)})
+    with pytest.raises(ValueError, match="profile_network must be 'convolution' or 'transformer', got 'lstm'"):
+        TumorSummary(profile_network="lstm")
 
 
 # ------------------------------------------------------------------------------------------------ the CLI
@@ -236,3 +239,39 @@ def test_cli_fits_consistency_model_on_a_tumor_bank(tmp_path, monkeypatch):
     bank_x = {name: part[:1] for name, part in fit.datamodule.dataset("test").tensors["x"].items()}
     expected = fit.model.sample(bank_x, 20, generator=torch.Generator().manual_seed(0), num_steps=2)
     assert torch.equal(loaded.sample(raw, 20, generator=torch.Generator().manual_seed(0), num_steps=2), expected)
+
+
+def test_tumor_transfer_and_example_run_on_reference_files(tmp_path, monkeypatch):
+    """The tumor benchmarks: coverage on tumor2d-format runs next to our own test runs, and the worked example."""
+    from cmpe_lightning.benchmark import tumor_example, tumor_transfer
+    from cmpe_lightning.tasks.tumor import REFERENCE_LOG10_THETA, TumorSpheroid
+
+    monkeypatch.chdir(tmp_path)
+    bank = tumor_bank(tmp_path / "tumor", num=150)
+    (tmp_path / "tumor.yaml").write_text(TUMOR_CONFIG.replace("BANK", str(bank)))
+    fit = run_cli(["fit", "--config", "tumor.yaml"])
+    fit.trainer.save_checkpoint(tmp_path / "last.ckpt")
+    g = torch.Generator().manual_seed(0)
+    theta = TumorSpheroid().sample_prior(6, g)
+    runs = {name: torch.rand(6, *shape, generator=g).numpy() for name, shape in TUMOR_OUTPUTS.items()}
+    np.savez(tmp_path / "prior_draws.npz", log10_theta=theta.numpy(), **runs)
+    rows = tumor_transfer.main(["--config", "tumor.yaml", "--ckpt", "CMPE=last.ckpt", "--sampler", "CMPE={num_steps: 2}",
+                                "--data", "prior_draws.npz", "--own", "8", "--draws", "30", "--out", "transfer"])
+    assert [(r["data"], r["runs"]) for r in rows] == [("tumor2d runs", 6), ("our test runs", 8)]
+    assert all(0 <= r["max_calibration_error"] <= 0.5 for r in rows)
+    assert (tmp_path / "transfer" / "transfer_coverage.png").stat().st_size > 0
+    assert "| CMPE | {'num_steps': 2} | tumor2d runs | 6 |" in (tmp_path / "transfer" / "transfer.md").read_text()
+    with pytest.raises(ValueError, match="--own 20 asks for more"):
+        tumor_transfer.main(["--config", "tumor.yaml", "--ckpt", "CMPE=last.ckpt", "--data", "prior_draws.npz",
+                             "--own", "20"])
+    np.savez(tmp_path / "bad.npz", log10_theta=theta.numpy())
+    with pytest.raises(ValueError, match="bad.npz lacks"):
+        tumor_transfer.reference_runs(tmp_path / "bad.npz")
+
+    # the worked example on runs "at the reference parameters" (small, quick ones are enough here)
+    np.savez(tmp_path / "refparams.npz", **{name: part[:3] for name, part in runs.items()})
+    result = tumor_example.main(["--ckpt", "last.ckpt", "--sampler", "{num_steps: 2}", "--data", "refparams.npz",
+                                 "--draws", "40", "--predictive", "2", "--out", "example"])
+    assert len(result["coverage_90"]) == 7 and 0 <= result["predictive_days_inside"] <= 1
+    assert {p.name for p in (tmp_path / "example").iterdir()} == {"example_pairs.png", "example_predictive.png", "example.md"}
+    assert f"{REFERENCE_LOG10_THETA[0]:.3f}" in (tmp_path / "example" / "example.md").read_text()

@@ -1,6 +1,9 @@
-"""The summary network of the tumor spheroid growth model: an LSTM over the growth curve, a CNN over the profiles."""
+"""The summary network of the tumor spheroid growth model: an LSTM over the growth curve, a CNN (or a small
+transformer) over the profiles."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -12,10 +15,12 @@ from .preprocessing import PROFILE_CHANNELS
 class TumorSummary(nn.Module):
     """Summary of the tumor's observations as :class:`TumorPreprocessing` returns them.
 
-    An LSTM reads the growth curve ``(batch, days, 1)`` (its last hidden state summarizes it);
-    ``conv_layers`` 1-D convolutions of stride 2 and a global average over the bins summarize the
-    ``profiles`` ``(batch, 3, bins)``; dense layers map both summaries, concatenated, to ``out_features``.
-    Any number of days and bins works.
+    An LSTM reads the growth curve ``(batch, days, 1)`` (its last hidden state summarizes it). The
+    ``profiles`` ``(batch, 3, bins)`` are summarized by ``conv_layers`` 1-D convolutions of stride 2 and a
+    global average over the bins (``profile_network: convolution``), or, as the paper's "small transformer",
+    by ``attention_layers`` self-attention layers over patches of ``patch_size`` bins and an average over
+    the patches (``transformer``; the position channel tells the patches apart). Dense layers map both
+    summaries, concatenated, to ``out_features``. Any number of days and bins works.
 
     References:
         | Consistency Models for Scalable and Fast Simulation-Based Inference (Schmitt et al., 2024), tumor model
@@ -30,6 +35,9 @@ class TumorSummary(nn.Module):
         kernel_size: width of the convolutions (odd).
         dense_width: hidden width of the dense layers.
         dense_depth: hidden dense layers.
+        profile_network: ``"convolution"`` or ``"transformer"``.
+        patch_size: bins per token of the transformer.
+        attention_layers: transformer layers (``conv_channels`` wide, 4 heads).
 
     Example:
         >>> net = TumorSummary(out_features=32)
@@ -46,18 +54,27 @@ class TumorSummary(nn.Module):
         kernel_size: int = 5,
         dense_width: int = 128,
         dense_depth: int = 2,
+        profile_network: Literal["convolution", "transformer"] = "convolution",
+        patch_size: int = 10,
+        attention_layers: int = 2,
     ):
         super().__init__()
         if kernel_size % 2 != 1:
             raise ValueError(f"kernel_size must be odd (to pad the bins symmetrically), got {kernel_size}.")
+        if profile_network not in ("convolution", "transformer"):
+            raise ValueError(f"profile_network must be 'convolution' or 'transformer', got {profile_network!r}.")
         self.recurrent = nn.LSTM(1, recurrent_width, batch_first=True)
-        layers: list[nn.Module] = []
-        for i in range(conv_layers):
-            in_channels = PROFILE_CHANNELS if i == 0 else conv_channels
-            convolution = nn.Conv1d(in_channels, conv_channels, kernel_size, stride=2, padding=kernel_size // 2)
-            layers += [convolution, nn.ReLU()]
-        self.convolution = nn.Sequential(*layers)
-        profile_features = conv_channels if conv_layers else PROFILE_CHANNELS
+        if profile_network == "transformer":
+            self.convolution = ProfileTransformer(conv_channels, patch_size, attention_layers)
+            profile_features = conv_channels
+        else:
+            layers: list[nn.Module] = []
+            for i in range(conv_layers):
+                in_channels = PROFILE_CHANNELS if i == 0 else conv_channels
+                convolution = nn.Conv1d(in_channels, conv_channels, kernel_size, stride=2, padding=kernel_size // 2)
+                layers += [convolution, nn.ReLU()]
+            self.convolution = nn.Sequential(*layers)
+            profile_features = conv_channels if conv_layers else PROFILE_CHANNELS
         self.head = dense_stack(recurrent_width + profile_features, dense_width, out_features, dense_depth)
 
     def forward(self, x: dict[str, Tensor]) -> Tensor:
@@ -71,3 +88,27 @@ class TumorSummary(nn.Module):
         _, (hidden, _) = self.recurrent(growth)
         pooled = self.convolution(profiles).mean(dim=-1)
         return self.head(torch.cat([hidden[-1], pooled], dim=-1))
+
+
+class ProfileTransformer(nn.Module):
+    """Self-attention over patches of the profiles: ``(batch, 3, bins)`` to ``(batch, width, patches)``.
+
+    Example:
+        >>> ProfileTransformer(width=16, patch_size=10)(torch.randn(2, 3, 295)).shape
+        torch.Size([2, 16, 30])
+    """
+
+    def __init__(self, width: int = 64, patch_size: int = 10, layers: int = 2, heads: int = 4):
+        super().__init__()
+        if patch_size < 1 or layers < 1:
+            raise ValueError(f"patch_size and layers must be positive, got {patch_size} and {layers}.")
+        self.patch_size = patch_size
+        self.embed = nn.Linear(PROFILE_CHANNELS * patch_size, width)
+        layer = nn.TransformerEncoderLayer(width, heads, dim_feedforward=2 * width, dropout=0.0, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+
+    def forward(self, profiles: Tensor) -> Tensor:
+        batch, channels, bins = profiles.shape
+        padded = nn.functional.pad(profiles, (0, -bins % self.patch_size))  # zeros: no cell at that depth
+        patches = padded.view(batch, channels, -1, self.patch_size).permute(0, 2, 1, 3).flatten(2)
+        return self.encoder(self.embed(patches)).transpose(1, 2)
