@@ -243,7 +243,7 @@ def test_cli_fits_consistency_model_on_a_tumor_bank(tmp_path, monkeypatch):
 
 def test_tumor_transfer_and_example_run_on_reference_files(tmp_path, monkeypatch):
     """The tumor benchmarks: coverage on tumor2d-format runs next to our own test runs, and the worked example."""
-    from cmpe_lightning.benchmark import tumor_example, tumor_transfer
+    from cmpe_lightning.benchmark import tumor_example, tumor_table, tumor_transfer
     from cmpe_lightning.tasks.tumor import REFERENCE_LOG10_THETA, TumorSpheroid
 
     monkeypatch.chdir(tmp_path)
@@ -261,12 +261,22 @@ def test_tumor_transfer_and_example_run_on_reference_files(tmp_path, monkeypatch
     assert all(0 <= r["max_calibration_error"] <= 0.5 for r in rows)
     assert (tmp_path / "transfer" / "transfer_coverage.png").stat().st_size > 0
     assert "| CMPE | {'num_steps': 2} | tumor2d runs | 6 |" in (tmp_path / "transfer" / "transfer.md").read_text()
-    with pytest.raises(ValueError, match="--own 20 asks for more"):
+    with pytest.raises(ValueError, match="test split has 16 runs; 20 were asked for"):
         tumor_transfer.main(["--config", "tumor.yaml", "--ckpt", "CMPE=last.ckpt", "--data", "prior_draws.npz",
                              "--own", "20"])
     np.savez(tmp_path / "bad.npz", log10_theta=theta.numpy())
     with pytest.raises(ValueError, match="bad.npz lacks"):
         tumor_transfer.reference_runs(tmp_path / "bad.npz")
+
+    # the paper's table: rows of checkpoint and sampler, a smaller one extrapolated to 400 x 2000 draws
+    table = tumor_table.main(["--config", "tumor.yaml", "--row", "CMPE 2 steps=last.ckpt={num_steps: 2}",
+                              "--row", "CMPE 30 steps=last.ckpt={num_steps: 30}=8x20", "--runs", "16", "--draws", "30",
+                              "--out", "table"])
+    assert [(r["runs"], r["draws"], r["num_steps"]) for r in table] == [(16, 30, 2), (8, 20, 30)]
+    assert all(r["extrapolated"] and r["seconds_400x2000"] > r["seconds"] > 0 for r in table)
+    assert "| CMPE 30 steps | 8 × 20 |" in (tmp_path / "table" / "table.md").read_text()
+    with pytest.raises(ValueError, match="--row must look like LABEL=CHECKPOINT"):
+        tumor_table.parse_row("CMPE")
 
     # the worked example on runs "at the reference parameters" (small, quick ones are enough here)
     np.savez(tmp_path / "refparams.npz", **{name: part[:3] for name, part in runs.items()})

@@ -14,7 +14,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import matplotlib
@@ -22,45 +21,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 import yaml  # noqa: E402
 
 from ..estimators.base import PosteriorEstimator  # noqa: E402
 from ..metrics import CalibrationError  # noqa: E402
-from ..tasks.tumor.simulator import OUTPUT_SHAPES, PARAMETER_NAMES  # noqa: E402
-
-
-def reference_runs(path: str | Path) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The true log10 parameters and the raw outputs of a ``tumor2d`` file such as ``tumor2d_prior_draws.npz``."""
-    data = np.load(path, allow_pickle=False)
-    missing = [name for name in ("log10_theta", *OUTPUT_SHAPES) if name not in data.files]
-    if missing:
-        raise ValueError(f"{path} lacks {missing}; a tumor2d run file holds log10_theta and {list(OUTPUT_SHAPES)}.")
-    x = {name: torch.as_tensor(data[name], dtype=torch.float32) for name in OUTPUT_SHAPES}
-    return torch.as_tensor(data["log10_theta"], dtype=torch.float32), x
-
-
-def own_test_runs(config: str, num: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The first ``num`` held-out test runs of the config's bank (the split ``cmpe test`` uses)."""
-    from ..cli import run_cli
-
-    cli = run_cli(["--config", config, "--trainer.logger", "false"], run=False)
-    test = cli.datamodule.dataset("test").tensors
-    theta, x = test["theta"], test["x"]
-    if len(theta) < num:
-        raise ValueError(f"The config's test split has {len(theta)} runs; --own {num} asks for more.")
-    return theta[:num], {name: part[:num] for name, part in x.items()}
-
-
-def coverage_of(estimator: PosteriorEstimator, theta: torch.Tensor, x: dict, num_draws: int, seed: int,
-                **options) -> tuple[CalibrationError, float]:
-    """The calibration metric of ``num_draws`` draws per run, and the seconds the draws took."""
-    start = time.perf_counter()
-    samples = estimator.sample(x, num_draws, torch.Generator().manual_seed(seed), **options)
-    seconds = time.perf_counter() - start
-    metric = CalibrationError()
-    metric.update(samples, theta)
-    return metric, seconds
+from ..tasks.tumor.simulator import PARAMETER_NAMES  # noqa: E402
+from .tumor_runs import evaluate, own_test_runs, reference_runs  # noqa: E402
 
 
 def coverage_figure(curves: dict[str, dict[str, np.ndarray]], levels: np.ndarray) -> plt.Figure:
@@ -114,7 +80,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         options = yaml.safe_load(samplers.get(label, "{}")) or {}
         curves[label] = {}
         for source, (theta, x) in sources.items():
-            metric, seconds = coverage_of(estimator, theta, x, args.draws, args.seed, **options)
+            metric = CalibrationError()
+            _, seconds = evaluate(estimator, theta, x, args.draws, [metric], args.seed, **options)
             levels = metric.levels.numpy()
             curves[label][source] = metric.coverage().numpy()
             per_parameter = metric.per_parameter().numpy()
