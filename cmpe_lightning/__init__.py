@@ -27,6 +27,9 @@ _EXPORTS = {
     "SimulationDataModule": "data",
     "SimulationBankDataModule": "data",
     "Simulator": "simulators",
+    "FunctionSimulator": "simulators",
+    "BoxUniform": "simulators",
+    "DiagonalNormal": "simulators",
     "TwoMoons": "tasks.two_moons",
     "BimodalGMM": "tasks.gmm",
     "InverseKinematics": "tasks.inverse_kinematics",
@@ -60,7 +63,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
         FlowMatchingPosteriorEstimator,
         PosteriorEstimator,
     )
-    from .simulators import Simulator
+    from .simulators import BoxUniform, DiagonalNormal, FunctionSimulator, Simulator
     from .tasks.denoising import ImageDenoisingDataModule, ImageSummary
     from .tasks.gmm import BimodalGMM
     from .tasks.inverse_kinematics import InverseKinematics

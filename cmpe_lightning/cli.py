@@ -10,6 +10,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 
 from .callbacks import PosteriorMetrics, PosteriorSampleWriter
 from .estimators import PosteriorEstimator
+from .utils.imports import add_working_folder
 
 
 class SaveFitConfig(SaveConfigCallback):
@@ -63,6 +64,7 @@ def run_cli(args: list[str] | None = None, run: bool = True) -> CMPECLI:
 
     With ``run=False`` there is no subcommand: the CLI only builds the trainer, model and DataModule.
     """
+    add_working_folder()  # class_path: my_model.MySimulator finds ./my_model.py
     return CMPECLI(
         PosteriorEstimator,
         pl.LightningDataModule,

@@ -6,16 +6,21 @@ Example:
         cmpe-simulate --simulator cmpe_lightning.TwoMoons --num 10000 --workers 8 --out banks/two_moons
         # one SLURM array task per 10 shards of a costly simulator, with its arguments in a YAML file
         cmpe-simulate --config tumor.yaml --shards $((10 * SLURM_ARRAY_TASK_ID)):$((10 * SLURM_ARRAY_TASK_ID + 10))
+        # simulations made elsewhere: theta and outputs, one row per run (see cmpe-simulate import --help)
+        cmpe-simulate import theta.csv x.csv --out banks/mine
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 
 from ..simulators.base import Simulator
+from ..utils.imports import add_working_folder
 from .format import num_shards
+from .importer import import_bank, read_arrays
 from .writer import BankMismatchError, build_bank, check_settings, parse_shard_range
 
 
@@ -42,6 +47,10 @@ def build_parser() -> ArgumentParser:
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of ``cmpe-simulate``; ``args`` default to the command line."""
+    args = sys.argv[1:] if args is None else args
+    if args[:1] == ["import"]:
+        return import_main(args[1:])
+    add_working_folder()  # --simulator my_model.MySimulator finds ./my_model.py
     parser = build_parser()
     config = parser.parse_args(args)
     try:
@@ -61,6 +70,43 @@ def main(args: list[str] | None = None) -> None:
     except BankMismatchError as error:
         sys.exit(f"cmpe-simulate: error: {error}")
     print(f"cmpe-simulate: {summary}")
+
+
+def import_main(args: list[str]) -> None:
+    """``cmpe-simulate import``: a bank from arrays simulated elsewhere (:func:`~.importer.import_bank`)."""
+    parser = argparse.ArgumentParser(
+        prog="cmpe-simulate import",
+        description="Turns simulations made elsewhere into a simulation bank: parameters and outputs, one row per"
+        " run, from .npz, .npy, .pt or .csv files. Arrays are named by their key in an .npz or .pt dict, or else"
+        " by the file's stem (theta.csv holds 'theta'). Runs with NaN or inf outputs are kept as failed runs"
+        " (ok=False); NaN in theta or rows of different lengths are errors.",
+        epilog="Examples: cmpe-simulate import sims.npz --out banks/mine  |  cmpe-simulate import theta.csv x.csv"
+        " --out banks/mine  |  cmpe-simulate import sims.npz --theta params --outputs curve profile --out banks/mine",
+    )
+    parser.add_argument("files", nargs="+", help="Files holding theta and the outputs.")
+    parser.add_argument("--out", required=True, help="The new bank's folder (must not exist or be empty).")
+    parser.add_argument("--theta", default="theta", help="The name of the parameter array (default: theta).")
+    parser.add_argument("--outputs", nargs="+", default=None, help="The output arrays (default: all but theta).")
+    parser.add_argument("--shard-size", type=int, default=500, help="Runs per shard file.")
+    config = parser.parse_args(args)
+    try:
+        arrays: dict = {}
+        for path in config.files:
+            for name, array in read_arrays(path).items():
+                if name in arrays:
+                    raise ValueError(f"Two files hold an array named {name!r}; the second is {path!r}.")
+                arrays[name] = array
+        if config.theta not in arrays:
+            raise ValueError(f"No array named {config.theta!r} for theta among {sorted(arrays)}; name it with --theta.")
+        names = config.outputs or [name for name in arrays if name != config.theta]
+        if missing := [name for name in names if name not in arrays]:
+            raise ValueError(f"No output array(s) {missing} among {sorted(arrays)}.")
+        summary = import_bank(arrays[config.theta], {name: arrays[name] for name in names}, config.out,
+                              config.shard_size, source={"files": [str(f) for f in config.files]})
+    except (OSError, ValueError) as error:
+        parser.error(str(error))
+    print(f"cmpe-simulate import: {summary.runs} runs ({summary.failed} with NaN or inf outputs, kept as failed) into"
+          f" {summary.shards_written} shard file(s) in {summary.folder}")
 
 
 if __name__ == "__main__":

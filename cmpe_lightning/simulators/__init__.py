@@ -5,8 +5,10 @@ spawned simulation workers start fast.
 """
 
 from .base import Simulator, sample_by_rejection
+from .functions import FunctionSimulator
+from .priors import BoxUniform, DiagonalNormal
 
-__all__ = ["Simulator", "sample_by_rejection"]
+__all__ = ["Simulator", "FunctionSimulator", "BoxUniform", "DiagonalNormal", "sample_by_rejection"]
 
 _MOVED = {"TwoMoons": "two_moons", "BimodalGMM": "gmm", "InverseKinematics": "inverse_kinematics", "TumorSpheroid": "tumor"}
 
