@@ -7,9 +7,9 @@ module, so that importing this package does not load zuko.
 from .conditional import ConditionalMLP, build_backbone
 from .mlp import ResidualMLP
 from .preconditioning import ConsistencyPreconditioner, Preconditioner
-from .standardization import Standardizer
+from .standardization import PartsStandardizer, Standardizer
 from .summary import DeepSet
 from .unet import ConditionalUNet
 
-__all__ = ["ConditionalMLP", "build_backbone", "ResidualMLP", "Preconditioner", "ConsistencyPreconditioner", "Standardizer", "DeepSet",
+__all__ = ["ConditionalMLP", "build_backbone", "ResidualMLP", "Preconditioner", "ConsistencyPreconditioner", "Standardizer", "PartsStandardizer", "DeepSet",
            "ConditionalUNet"]
