@@ -26,6 +26,9 @@ _EXPORTS = {
     "FlowMatchingPosteriorEstimator": "estimators",
     "SimulationDataModule": "data",
     "SimulationBankDataModule": "data",
+    "ArrayDataModule": "data",
+    "train": "training",
+    "Posterior": "posterior",
     "Simulator": "simulators",
     "FunctionSimulator": "simulators",
     "BoxUniform": "simulators",
@@ -56,7 +59,9 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; never executed
-    from .data import SimulationBankDataModule, SimulationDataModule
+    from .data import ArrayDataModule, SimulationBankDataModule, SimulationDataModule
+    from .posterior import Posterior
+    from .training import train
     from .estimators import (
         ConsistencyPosteriorEstimator,
         CouplingFlowPosteriorEstimator,

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import torch
+import yaml
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from .callbacks import PosteriorMetrics, PosteriorSampleWriter
+from .cli_messages import UsageError, run_for_people
 from .estimators import PosteriorEstimator
 from .utils.imports import add_working_folder
+from .utils.structure import normalize_shape
+
+INFERENCE = ("validate", "test", "predict")  # subcommands that run a trained checkpoint
 
 
 class SaveFitConfig(SaveConfigCallback):
@@ -25,38 +32,185 @@ class CMPECLI(LightningCLI):
     """LightningCLI that links the DataModule's shapes into the estimator and adds inference options.
 
     The DataModule's ``theta_shape`` and ``x_shape`` become the estimator's; a config without a
-    :class:`~cmpe_lightning.callbacks.PosteriorMetrics` callback gets one with the default metrics.
+    :class:`~cmpe_lightning.callbacks.PosteriorMetrics` callback gets one with the default metrics. A
+    checkpoint given to test or predict must come from the config's task (same shapes), or the command
+    says so; ``--model.*`` options there set sampler options (``num_steps``) or are refused, since the
+    trained network cannot change. ``fit`` ends by printing the checkpoint and how to use it.
 
-    Extra arguments:
-        ``--sampler``: keyword arguments of the estimator's ``sample`` used by test and predict, for
-            example ``--sampler '{num_steps: 30}'``.
+    Extra arguments of test and predict:
+        ``--sampler``: keyword arguments of the estimator's ``sample``, for example ``--sampler '{num_steps: 30}'``.
         ``--predictions.path``, ``--predictions.num_samples``, ``--predictions.overwrite``: see
             :class:`~cmpe_lightning.callbacks.PosteriorSampleWriter`.
     """
 
+    def __init__(self, *args, model_overrides: dict[str, str] | None = None, **kwargs):
+        self.model_overrides = model_overrides or {}
+        self._building: str | None = None
+        super().__init__(*args, **kwargs)
+
+    # ----------------------------------------------------------------------------------------- the parser
+    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
+        self._building = subcommand  # so that fit's parser leaves out the inference options
+        try:
+            return super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        finally:
+            self._building = None
+
+    def add_core_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        # the estimator and the data first: --help lists them before the Trainer's many flags
+        parser.add_lightning_class_args(self._model_class, "model", subclass_mode=self.subclass_mode_model)
+        parser.add_lightning_class_args(self._datamodule_class, "data", subclass_mode=self.subclass_mode_data)
+        parser.add_lightning_class_args(self.trainer_class, "trainer")
+        parser.set_defaults({"trainer." + k: v for k, v in self.trainer_defaults.items() if k != "callbacks"})
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.theta_shape", "model.init_args.theta_shape", apply_on="instantiate")
         parser.link_arguments("data.x_shape", "model.init_args.x_shape", apply_on="instantiate")
-        parser.add_argument(
-            "--sampler", type=dict[str, Any], default={},
-            help="Keyword arguments of the estimator's sample() for test and predict, e.g. '{num_steps: 30}'.",
-        )
-        parser.add_lightning_class_args(PosteriorSampleWriter, "predictions")
+        if self._building in (None, *INFERENCE):
+            parser.add_argument(
+                "--sampler", type=dict[str, Any], default={},
+                help="Keyword arguments of the estimator's sample() for test and predict, e.g. '{num_steps: 30}'.",
+            )
+        if self._building in (None, "predict"):
+            parser.add_lightning_class_args(PosteriorSampleWriter, "predictions")
+
+    # ---------------------------------------------------------------------------------------- checkpoints
+    def _parse_ckpt_path(self) -> None:
+        subcommand = self.config.get("subcommand")
+        path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        self.checkpoint_hparams = None
+        if subcommand in INFERENCE and path:
+            if not Path(path).is_file():
+                raise UsageError(f"--ckpt_path {path!r}: no such checkpoint file.")
+            self.checkpoint_hparams = torch.load(path, map_location="cpu", weights_only=True).get("hyper_parameters", {})
+        super()._parse_ckpt_path()
+
+    def before_instantiate_classes(self) -> None:
+        """Test and predict log into one folder per checkpoint and command (``<run>/test``), not a new version_N."""
+        subcommand = self.config.get("subcommand")
+        self.output_folder = None
+        if subcommand not in INFERENCE or not self.config[subcommand].get("ckpt_path"):
+            return
+        logger = self.config[subcommand].trainer.get("logger")
+        init_args = getattr(logger, "init_args", None)
+        if init_args is None or not {"save_dir", "version"} <= set(vars(init_args)):
+            return
+        checkpoint = Path(self.config[subcommand].ckpt_path)
+        run = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
+        name = subcommand if checkpoint.parent.name == "checkpoints" else f"{checkpoint.stem}_{subcommand}"
+        init_args.save_dir, init_args.version = str(run), name
+        if "name" in vars(init_args):
+            init_args.name = ""
+        self.output_folder = run / name
+
+    def after_test(self) -> None:
+        self._announce("metrics, diagnostic plots and TensorBoard logs")
+
+    def after_predict(self) -> None:
+        self._announce("TensorBoard logs")
+
+    def _announce(self, what: str) -> None:
+        if self.trainer.is_global_zero and self.output_folder is not None:
+            print(f"cmpe {self.config.subcommand}: {what} in {self.output_folder}")
 
     def after_instantiate_classes(self) -> None:
-        set_sampler_options(self.model, dict(self._get(self.config, "sampler") or {}))
+        if getattr(self, "checkpoint_hparams", None):
+            check_checkpoint_task(self.checkpoint_hparams, self.datamodule, self._get(self.config, "ckpt_path"))
+        options = dict(self._get(self.config, "sampler", None) or {})
+        options |= sampler_overrides(self.model, self.model_overrides, self.checkpoint_hparams or {})
+        set_sampler_options(self.model, options)
         if not any(isinstance(callback, PosteriorMetrics) for callback in self.trainer.callbacks):
             self.trainer.callbacks.append(PosteriorMetrics())
+
+    def after_fit(self) -> None:
+        callback = self.trainer.checkpoint_callback
+        checkpoint = callback and (callback.last_model_path or callback.best_model_path)
+        if not self.trainer.is_global_zero or not checkpoint:
+            return
+        print(f"\ncmpe fit: the trained estimator is in {checkpoint}\n"
+              f"  test it:     cmpe test --ckpt_path {checkpoint}\n"
+              f"  use it:      cmpe predict --ckpt_path {checkpoint} --observations observations.npy\n"
+              f"  in Python:   cmpe_lightning.Posterior.load({str(checkpoint)!r}).sample(x, 1000)")
+
+
+def check_checkpoint_task(hparams: dict[str, Any], datamodule: Any, path: str) -> None:
+    """Raises a :class:`UsageError` where the checkpoint was trained on other shapes than the config's data."""
+    trained = [normalize_shape(hparams[key]) for key in ("theta_shape", "x_shape") if key in hparams]
+    here = [normalize_shape(datamodule.theta_shape), normalize_shape(datamodule.x_shape)]
+    if len(trained) == 2 and trained != here:
+        task = getattr(getattr(datamodule, "simulator", None), "__class__", type(datamodule)).__name__
+        config = Path(path).parent.parent / "config.yaml"
+        hint = f" (the run's own config is {config})" if config.is_file() else ""
+        raise UsageError(
+            f"Checkpoint {path} was trained on a task with theta_shape {trained[0]} and x_shape {trained[1]}; this"
+            f" config's data ({task}) has theta_shape {here[0]} and x_shape {here[1]}. Use the config the checkpoint"
+            f" was trained with{hint}, or leave out --config to read it from the run."
+        )
+
+
+def sampler_overrides(model: PosteriorEstimator, overrides: dict[str, str], trained: dict[str, Any]) -> dict[str, Any]:
+    """``--model.init_args.KEY VALUE`` given to test or predict, as sampler options where ``KEY`` is one."""
+    accepted = sampler_option_names(model)
+    refused = sorted(set(overrides) - accepted)
+    if refused:
+        key = refused[0]
+        value = trained
+        for part in key.split("."):
+            value = value.get(part, "?") if isinstance(value, dict) else "?"
+        raise UsageError(
+            f"--model.init_args.{key} cannot change a trained estimator at test or predict: the network was trained"
+            f" with {key.split('.')[-1]} = {value!r} (the checkpoint's). Sampler settings can change: give them as"
+            f" --sampler '{{num_steps: 10}}' or --model.init_args.KEY for KEY in {sorted(accepted)}."
+        )
+    return {key: yaml.safe_load(value) for key, value in overrides.items()}
+
+
+def sampler_option_names(model: PosteriorEstimator) -> set[str]:
+    return {*inspect.signature(model.standardized_sample).parameters, "max_batch_size"} - {"context", "generator"}
 
 
 def set_sampler_options(model: PosteriorEstimator, options: dict[str, Any]) -> None:
     """Makes ``options`` the keyword arguments of ``model.sample`` in test and predict, after checking their names."""
-    accepted = {*inspect.signature(model.standardized_sample).parameters, "max_batch_size"} - {"context", "generator"}
+    accepted = sampler_option_names(model)
     unknown = sorted(set(options) - accepted)
     if unknown:
         known = sorted(accepted)
         raise ValueError(f"Unknown sampler option(s) {unknown} for {type(model).__name__}; expected some of {known}.")
     model.sampler_options = dict(options)
+
+
+def prepare_args(args: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Command-line shortcuts of test and predict, applied before parsing.
+
+    ``--observations FILE`` stands for ``--data.init_args.observations FILE``; without ``--config``, the config
+    saved next to the checkpoint (``runs/<name>/version_N/config.yaml``) is used; ``--model.init_args.KEY VALUE``
+    is taken out (returned as ``{KEY: VALUE}``) to become a sampler option or a clear refusal.
+    """
+    if not args or args[0] not in INFERENCE:
+        return args, {}
+    out, overrides, rest = [args[0]], {}, list(args[1:])
+    while rest:
+        arg = rest.pop(0)
+        key, has_value, value = arg.partition("=")
+        if key == "--observations":
+            out += ["--data.init_args.observations", value if has_value else (rest.pop(0) if rest else "")]
+        elif key.startswith("--model.") and key.split(".")[-1] not in ("class_path", "init_args", "help"):
+            name = key.removeprefix("--model.").removeprefix("init_args.")  # e.g. num_steps, backbone.init_args.width
+            overrides[name] = value if has_value else (rest.pop(0) if rest else "")
+        else:
+            out.append(arg)
+    if not any(a in ("--config", "-c") or a.startswith("--config=") for a in out) and "--help" not in out:
+        checkpoint = next((out[i + 1] for i, a in enumerate(out[:-1]) if a == "--ckpt_path"), None)
+        checkpoint = checkpoint or next((a.partition("=")[2] for a in out if a.startswith("--ckpt_path=")), None)
+        if checkpoint is None:
+            raise UsageError(f"cmpe {args[0]} needs --ckpt_path (a trained checkpoint) and, unless the checkpoint's run"
+                             " folder holds its config.yaml, --config.")
+        config = Path(checkpoint).parent.parent / "config.yaml"
+        if not config.is_file():
+            raise UsageError(f"cmpe {args[0]} without --config reads the config saved with the checkpoint's run, {config},"
+                             " which does not exist; give the config the checkpoint was trained with: --config FILE.")
+        out[1:1] = ["--config", str(config)]
+    return out, overrides
 
 
 def run_cli(args: list[str] | None = None, run: bool = True) -> CMPECLI:
@@ -65,20 +219,24 @@ def run_cli(args: list[str] | None = None, run: bool = True) -> CMPECLI:
     With ``run=False`` there is no subcommand: the CLI only builds the trainer, model and DataModule.
     """
     add_working_folder()  # class_path: my_model.MySimulator finds ./my_model.py
+    args, overrides = prepare_args(list(args)) if args is not None else (None, {})
     return CMPECLI(
         PosteriorEstimator,
         pl.LightningDataModule,
         subclass_mode_model=True,
         subclass_mode_data=True,
         save_config_callback=SaveFitConfig,
+        parser_kwargs={"exit_on_error": False},
+        model_overrides=overrides,
         args=args,
         run=run,
     )
 
 
 def main(args: list[str] | None = None) -> None:
-    """Entry point of ``cmpe`` and ``python -m cmpe_lightning``."""
-    run_cli(args)
+    """Entry point of ``cmpe`` and ``python -m cmpe_lightning``: a mistake prints one paragraph (``--debug``: the
+    traceback)."""
+    run_for_people("cmpe", run_cli, args)
 
 
 if __name__ == "__main__":

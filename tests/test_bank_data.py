@@ -154,8 +154,8 @@ def test_preprocessing_shape_errors():
         TumorPreprocessing()({**raw, "proliferation_profile": torch.zeros(2, 200)})
     with pytest.raises(ValueError, match=r"needs the output 'growth_curve', got only \['x'\]"):
         TumorPreprocessing()({"x": torch.zeros(2, 3)})
-    with pytest.raises(ValueError, match="need a preprocessing module"):
-        ConsistencyPosteriorEstimator(7, TUMOR_OUTPUTS)
+    # without a preprocessing of their own, named parts are flattened and joined
+    assert ConsistencyPosteriorEstimator(7, TUMOR_OUTPUTS).embed(raw).shape == (2, 2020)
 
 
 def test_predict_reads_raw_observations(tmp_path):

@@ -47,6 +47,32 @@ def read_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
     raise ValueError(f"Cannot import {str(path)!r}: expected a file ending in one of {SUFFIXES}.")
 
 
+def check_runs(theta, outputs: dict) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """``theta`` as float64 ``(runs, theta_dim)``, the outputs as float32 and which runs have finite outputs, after
+    checking shapes, lengths and names (a ``ValueError`` names what is wrong)."""
+    theta = np.asarray(theta, dtype=np.float64)
+    theta = theta[:, None] if theta.ndim == 1 else theta
+    if theta.ndim != 2 or len(theta) == 0:
+        raise ValueError(f"theta must have shape (runs, theta_dim) with at least one run, got {theta.shape}.")
+    if not outputs:
+        raise ValueError("There must be at least one output array besides theta.")
+    if clashes := sorted(set(outputs) & set(RUN_FIELDS)):
+        raise ValueError(f"Output names {clashes} clash with the bank's run fields {RUN_FIELDS}; rename them.")
+    outputs = {name: np.asarray(array, dtype=np.float32) for name, array in outputs.items()}
+    for name, array in outputs.items():
+        if array.ndim == 0 or len(array) != len(theta):
+            raise ValueError(f"Output {name!r} has shape {array.shape}: it needs one row per run, like theta's"
+                             f" {len(theta)} rows.")
+    bad_theta = ~np.isfinite(theta).all(axis=1)
+    if bad_theta.any():
+        rows = np.flatnonzero(bad_theta)
+        raise ValueError(f"theta has NaN or inf in {len(rows)} rows (first: {rows[:5].tolist()}); remove those runs.")
+    ok = np.ones(len(theta), dtype=bool)
+    for array in outputs.values():
+        ok &= np.isfinite(array.reshape(len(array), -1)).all(axis=1)
+    return theta, outputs, ok
+
+
 def import_bank(
     theta: np.ndarray,
     outputs: dict[str, np.ndarray],
@@ -75,31 +101,12 @@ def import_bank(
         >>> summary.runs, summary.shards_written, manifest["theta_dim"], manifest["outputs"]
         (10, 3, 2, {'x': [2]})
     """
-    theta = np.asarray(theta, dtype=np.float64)
-    theta = theta[:, None] if theta.ndim == 1 else theta
-    if theta.ndim != 2 or len(theta) == 0:
-        raise ValueError(f"theta must have shape (runs, theta_dim) with at least one run, got {theta.shape}.")
-    if not outputs:
-        raise ValueError("There must be at least one output array besides theta.")
-    if clashes := sorted(set(outputs) & set(RUN_FIELDS)):
-        raise ValueError(f"Output names {clashes} clash with the bank's run fields {RUN_FIELDS}; rename them.")
-    outputs = {name: np.asarray(array, dtype=np.float32) for name, array in outputs.items()}
-    for name, array in outputs.items():
-        if array.ndim == 0 or len(array) != len(theta):
-            raise ValueError(f"Output {name!r} has shape {array.shape}: it needs one row per run, like theta's"
-                             f" {len(theta)} rows.")
-    bad_theta = ~np.isfinite(theta).all(axis=1)
-    if bad_theta.any():
-        rows = np.flatnonzero(bad_theta)
-        raise ValueError(f"theta has NaN or inf in {len(rows)} rows (first: {rows[:5].tolist()}); remove those runs.")
+    theta, outputs, ok = check_runs(theta, outputs)
     if shard_size < 1:
         raise ValueError(f"shard_size must be a positive integer, got {shard_size}.")
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()):
         raise FileExistsError(f"{str(folder)!r} exists and is not empty; import into a new folder.")
-    ok = np.ones(len(theta), dtype=bool)
-    for array in outputs.values():
-        ok &= np.isfinite(array.reshape(len(array), -1)).all(axis=1)
 
     from .. import __version__
 

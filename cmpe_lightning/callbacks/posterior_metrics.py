@@ -79,8 +79,7 @@ class PosteriorMetrics(pl.Callback):
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         if isinstance(outputs, dict) and "samples" in outputs:
             for metric in self.validation_metrics:
-                extra = {"x": outputs["x"]} if metric.requires_observations else {}
-                metric.update(outputs["samples"], outputs["theta"], **extra)
+                metric.feed(outputs["samples"], outputs["theta"], x=outputs["x"])
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if pl_module.validation_draws is None:
@@ -108,13 +107,9 @@ class PosteriorMetrics(pl.Callback):
     def on_test_batch_end(self, trainer, pl_module, outputs: dict[str, Any], batch, batch_idx, dataloader_idx=0) -> None:
         samples, theta, reference = outputs["samples"], outputs["theta"], outputs.get("reference")
         for metric in self.metrics:
-            if metric.requires_reference and reference is None:
-                continue  # batches without a reference posterior (calibration pairs) feed the other metrics
-            self._updated.add(metric.name)
-            if metric.requires_observations:
-                metric.update(samples, theta, reference, x=outputs["x"])
-            else:
-                metric.update(samples, theta, reference)
+            # batches without a reference posterior (calibration pairs) feed the metrics that need none
+            if metric.feed(samples, theta, reference, x=outputs["x"]):
+                self._updated.add(metric.name)
         draws = samples.shape[0] * samples.shape[1]
         self._seconds += outputs["seconds"]
         self._draws += draws

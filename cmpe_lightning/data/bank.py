@@ -81,7 +81,7 @@ class SimulationBankDataModule(pl.LightningDataModule):
         self.batch_size, self.num_validation, self.num_test = batch_size, num_validation, num_test
         self.num_simulations, self.observations = num_simulations, observations
         self.predict_batch_size, self.num_workers = predict_batch_size, num_workers
-        self.manifest = bank_format.read_manifest(self.path)
+        self.manifest = self.load_manifest()
         self.output_shapes = {name: tuple(shape) for name, shape in self.manifest["outputs"].items()}
         self.theta_dim = int(self.manifest["theta_dim"])
         self.theta_shape = (self.theta_dim,)
@@ -123,8 +123,12 @@ class SimulationBankDataModule(pl.LightningDataModule):
             raise ValueError(f"{where}: its 'index' is not the runs {runs.start} to {runs.stop - 1}.")
         return arrays
 
-    def read_runs(self) -> dict[str, np.ndarray]:
-        """``index``, ``theta`` and the outputs of the successful runs of every shard present."""
+    def load_manifest(self) -> dict:
+        """The bank's ``bank.json``: its ``num`` runs, ``theta_dim`` and ``outputs`` (name -> shape)."""
+        return bank_format.read_manifest(self.path)
+
+    def load_runs(self) -> dict[str, np.ndarray]:
+        """``index``, ``theta``, ``ok`` and the outputs of every run of the shards present."""
         count = bank_format.num_shards(self.manifest)
         present = [s for s in range(count) if bank_format.shard_path(self.path, s).is_file()]
         if not present:
@@ -141,6 +145,11 @@ class SimulationBankDataModule(pl.LightningDataModule):
                 f"Simulation bank {self.path!r} holds {len(runs['index'])} of its {self.manifest['num']} runs:"
                 f" {len(missing)} of {count} shards are missing (first {missing[:5]}); using the runs present."
             )
+        return runs
+
+    def read_runs(self) -> dict[str, np.ndarray]:
+        """``index``, ``theta`` and the outputs of the successful runs (:meth:`load_runs`, checked)."""
+        runs = self.load_runs()
         ok = runs.pop("ok").astype(bool)
         if not ok.all():
             rank_zero_warn(f"Simulation bank {self.path!r}: dropped {(~ok).sum()} failed runs (ok=False) of {len(ok)}.")

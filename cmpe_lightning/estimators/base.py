@@ -18,9 +18,10 @@ import lightning.pytorch as pl
 import torch
 from torch import Tensor, nn
 
-from ..networks.standardization import StandardizationMode, Standardizer
+from ..networks.standardization import PartsStandardizer, StandardizationMode, Standardizer
+from ..networks.training_range import TrainingRange
 from ..utils.modes import evaluation_mode, synchronize
-from ..utils.structure import (ShapeSpec, as_float_tensors, check_batch, describe, is_finite, map_structure,
+from ..utils.structure import (ShapeSpec, as_float_tensors, check_batch, describe, is_finite, leaves, map_structure,
                                normalize_shape, zeros)
 from .checkpoints import load_any_estimator
 
@@ -50,7 +51,8 @@ class PosteriorEstimator(pl.LightningModule, ABC):
         x_shape: shape of one observation, or a dict of the shapes of its named parts; linked by the CLI.
         summary_network: maps preprocessed ``x`` to ``(batch, features)``; ``None`` flattens ``x``.
         preprocessing: maps raw ``x`` to the summary network's input; ``None`` standardizes a tensor ``x``
-            as ``x_standardization`` says.
+            as ``x_standardization`` says, and flattens, joins and standardizes named parts
+            (:class:`~cmpe_lightning.networks.PartsStandardizer`).
         learning_rate: peak learning rate of AdamW.
         weight_decay: AdamW weight decay.
         warmup_steps: linear warm-up steps before the per-step cosine decay to zero.
@@ -87,17 +89,17 @@ class PosteriorEstimator(pl.LightningModule, ABC):
             raise ValueError(f"theta_shape must be one shape, got the dict {theta_shape!r}.")
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be a positive integer, got {max_batch_size}.")
-        if preprocessing is None and isinstance(self.x_shape, dict):
-            raise ValueError(
-                f"Observations made of named parts {sorted(self.x_shape)} need a preprocessing module that turns"
-                " them into the summary network's input (e.g. cmpe_lightning.TumorPreprocessing)."
-            )
         self.learning_rate, self.weight_decay, self.warmup_steps = learning_rate, weight_decay, warmup_steps
         self.max_batch_size = max_batch_size
         self.summary_network = summary_network if summary_network is not None else nn.Flatten()
-        self.preprocessing = preprocessing if preprocessing is not None else Standardizer(self.x_shape, x_standardization)
+        if preprocessing is None:  # named parts are flattened and joined: give a preprocessing to keep their shapes
+            preprocessing = (PartsStandardizer(self.x_shape) if isinstance(self.x_shape, dict)
+                             else Standardizer(self.x_shape, x_standardization))
+        self.preprocessing = preprocessing
         self.theta_standardizer = Standardizer(self.theta_shape, theta_standardization)
         self.summary_dim = self._infer_summary_dim()
+        # where the training observations lie, to warn about observations far outside them
+        self.training_range = TrainingRange(flat_features(self.preprocessing(zeros(self.x_shape, 2))).shape[1])
         # inference-time options, set by the CLI (--sampler) and callbacks (PosteriorSampleWriter's and
         # PosteriorMetrics' num_samples); not hyperparameters
         self.sampler_options: dict[str, Any] = {}
@@ -131,9 +133,15 @@ class PosteriorEstimator(pl.LightningModule, ABC):
         return {}
 
     # ------------------------------------------------------------------------------------------- public API
-    def embed(self, x: Tensor | Mapping[str, Tensor]) -> Tensor:
-        """Preprocesses raw ``x`` and applies the summary network: ``(batch, summary_dim)`` in float32."""
-        return self.summary_network(self.preprocessing(x)).float()
+    def embed(self, x: Tensor | Mapping[str, Tensor], check_range: bool = False) -> Tensor:
+        """Preprocesses raw ``x`` and applies the summary network: ``(batch, summary_dim)`` in float32.
+
+        With ``check_range``, observations far outside the training simulations get a warning that names them.
+        """
+        features = self.preprocessing(x)
+        if check_range:
+            self.training_range.warn_outside(flat_features(features))
+        return self.summary_network(features).float()
 
     def loss(self, theta: Tensor, x: Tensor | Mapping[str, Tensor], generator: torch.Generator | None = None,
              **options) -> Tensor:
@@ -191,7 +199,7 @@ class PosteriorEstimator(pl.LightningModule, ABC):
             raise ValueError(f"Observations {rows[:10]} of {batch} contain NaN or inf; {type(self).__name__} needs finite values.")
         parts, evaluations = [], 0.0
         with evaluation_mode(self):
-            context = self.embed(x)
+            context = self.embed(x, check_range=True)
             total = batch * num_samples
             for start in range(0, total, chunk):
                 rows = torch.arange(start, min(start + chunk, total), device=self.device) // num_samples
@@ -224,6 +232,7 @@ class PosteriorEstimator(pl.LightningModule, ABC):
             self.theta_standardizer.fit(theta)
             if hasattr(self.preprocessing, "fit"):
                 self.preprocessing.fit(as_float_tensors(x, self.device))
+            self._fit_training_range(x)
 
     def training_step(self, batch: tuple[Tensor, Any], batch_idx: int) -> Tensor:
         theta, x = batch
@@ -294,6 +303,14 @@ class PosteriorEstimator(pl.LightningModule, ABC):
         return load_any_estimator(PosteriorEstimator, checkpoint_path, *args, **kwargs)
 
     # ---------------------------------------------------------------------------------------------- helpers
+    @torch.no_grad()
+    def _fit_training_range(self, x: Any, chunk: int = 4096) -> None:
+        num = check_batch(x, self.x_shape, "training observations")
+        with evaluation_mode(self):
+            parts = [flat_features(self.preprocessing(as_float_tensors(map_structure(lambda t: t[i:i + chunk], x),
+                                                                       self.device))) for i in range(0, num, chunk)]
+        self.training_range.fit(torch.cat([torch.stack([p.amin(0), p.amax(0)]) for p in parts]))
+
     def _check_x(self, x: Any) -> int:
         return check_batch(x, self.x_shape, f"{type(self).__name__}'s observations x")
 
@@ -326,3 +343,8 @@ def cosine_with_warmup(total_steps: int, warmup_steps: int = 0):
         return 0.5 * (1 + math.cos(math.pi * progress))
 
     return factor
+
+
+def flat_features(features: Any) -> Tensor:
+    """Preprocessed observations (a tensor, or a tuple or dict of tensors) as one ``(batch, features)`` tensor."""
+    return torch.cat([leaf.reshape(len(leaf), -1).float() for leaf in leaves(features)], 1)

@@ -37,6 +37,17 @@ class PosteriorMetric(Metric):
     def update(self, samples: Tensor, theta: Tensor, reference: Tensor | None = None) -> None:  # pragma: no cover
         raise NotImplementedError
 
+    def feed(self, samples: Tensor, theta: Tensor, reference: Tensor | None = None, x=None) -> bool:
+        """:meth:`update` with what this metric needs (the observations ``x`` where it asks for them); ``False``,
+        and no update, where it needs a reference and ``reference`` is ``None``."""
+        if self.requires_reference and reference is None:
+            return False
+        if self.requires_observations:
+            self.update(samples, theta, reference, x=x)
+        else:
+            self.update(samples, theta, reference)
+        return True
+
     @staticmethod
     def check(samples: Tensor, theta: Tensor, reference: Tensor | None = None) -> None:
         """Checks that draws, parameters and reference agree in batch and parameter shape."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import torch
@@ -67,3 +69,34 @@ class Standardizer(nn.Module):
 
     def inverse(self, values: Tensor) -> Tensor:
         return values * self.std + self.mean
+
+
+class PartsStandardizer(Standardizer):
+    """Observations made of named parts, each part flattened, joined in order and standardized elementwise.
+
+    The default preprocessing of observations with named parts (``x_shape`` a dict): it gives the summary
+    network one vector ``(batch, features)``. Tasks whose parts have structure worth keeping (a time series, a
+    profile) pass a preprocessing of their own, such as :class:`~cmpe_lightning.TumorPreprocessing`.
+
+    Example:
+        >>> s = PartsStandardizer({"curve": (4,), "image": (2, 3)})
+        >>> s.fit({"curve": torch.randn(100, 4), "image": torch.randn(100, 2, 3)})
+        >>> s({"curve": torch.zeros(5, 4), "image": torch.zeros(5, 2, 3)}).shape
+        torch.Size([5, 10])
+    """
+
+    def __init__(self, x_shape: Mapping[str, Sequence[int]]):
+        self.part_shapes = {name: tuple(shape) for name, shape in x_shape.items()}
+        super().__init__((sum(math.prod(shape) for shape in self.part_shapes.values()),), "elementwise")
+
+    def join(self, x: Mapping[str, Tensor]) -> Tensor:
+        missing = sorted(set(self.part_shapes) - set(x))
+        if missing:
+            raise ValueError(f"Observations need the parts {sorted(self.part_shapes)}; {missing} missing.")
+        return torch.cat([x[name].reshape(len(x[name]), -1) for name in self.part_shapes], 1)
+
+    def fit(self, x: Mapping[str, Tensor]) -> None:
+        super().fit(self.join(x))
+
+    def forward(self, x: Mapping[str, Tensor]) -> Tensor:
+        return super().forward(self.join(x))

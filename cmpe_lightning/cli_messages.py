@@ -1,0 +1,107 @@
+"""How the command-line tools talk to people: a mistake is one paragraph (no traceback, exit code 2), and the
+warnings of libraries that do not concern the user are silenced.
+
+``--debug`` on the command line, or ``CMPE_DEBUG=1`` in the environment, shows the full traceback instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+DEBUG_ENV = "CMPE_DEBUG"
+USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError,
+               PermissionError)
+# library warnings about the library's own internals, printed on every run
+NOISE = [
+    r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
+    r"Attribute '.*' is an instance of `nn.Module` and is already saved during checkpointing.*",
+    r"The number of training batches \(\d+\) is smaller than the logging interval.*",
+    r"The '\w+_dataloader' does not have many workers which may be a bottleneck.*",
+    r"No seed found, seed set to.*",
+    r".*`srun` command is available on your system but is not used.*",
+    r"LightningCLI's args parameter is intended to run from within Python.*",
+]
+# Lightning's information lines that are advertisements or about hardware this library never uses
+QUIET_INFO = ("💡 Tip", "TPU available", "HPU available")
+
+
+class UsageError(Exception):
+    """A mistake in how a command was called; the CLI prints its message alone."""
+
+
+def debug_requested(args: list[str]) -> tuple[bool, list[str]]:
+    """Whether ``--debug`` is among ``args`` or ``CMPE_DEBUG`` is set, and ``args`` without ``--debug``."""
+    wanted = "--debug" in args or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    return wanted, [arg for arg in args if arg != "--debug"]
+
+
+def _raised_here(error: BaseException) -> bool:
+    """Whether ``error`` was raised by cmpe_lightning's own code (its check of the user's input)."""
+    tb = error.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return "cmpe_lightning" in Path(tb.tb_frame.f_code.co_filename).parts
+
+
+def user_message(error: BaseException) -> str | None:
+    """The paragraph to print for a user's mistake, or ``None`` for anything else (a bug keeps its traceback)."""
+    chain = [error]
+    while chain[-1].__cause__ is not None and len(chain) < 20:
+        chain.append(chain[-1].__cause__)
+    for cause in reversed(chain):  # the innermost explanation first
+        if isinstance(cause, UsageError) or (isinstance(cause, USER_ERRORS) and _raised_here(cause)):
+            return str(cause).strip("'\"") if isinstance(cause, KeyError) else str(cause)
+    if type(error).__name__ == "ArgumentError" or isinstance(error, UsageError):  # jsonargparse's parse errors
+        return condensed(str(error))
+    return None
+
+
+def condensed(message: str) -> str:
+    """A jsonargparse error without its dump of the whole config."""
+    skip = ("Given value", "Subtypes:", "- Expected a <class 'NoneType'>", "Does not validate against any")
+    lines = [line.strip() for line in message.splitlines() if line.strip() and not line.strip().startswith(skip)]
+    lines = [line for line in lines if line != "Errors:"]
+    return " ".join(lines)
+
+
+def run_for_people(program: str, run: Callable[[list[str]], object], args: list[str] | None = None) -> None:
+    """Runs ``run(args)`` with the library noise silenced and a user's mistake printed as one paragraph."""
+    debug, args = debug_requested(list(sys.argv[1:] if args is None else args))
+    with quiet_library_warnings():
+        try:
+            run(args)
+        except Exception as error:  # noqa: BLE001 -- reported, or re-raised with its traceback
+            message = None if debug else user_message(error)
+            if message is None:
+                raise
+            print(f"{program}: error: {message}\n(add --debug to see where it happened)", file=sys.stderr)
+            sys.exit(2)
+
+
+class _QuietInfo(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(QUIET_INFO)
+
+
+@contextmanager
+def quiet_library_warnings() -> Iterator[None]:
+    quiet = _QuietInfo()
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")]
+    with warnings.catch_warnings():
+        for pattern in NOISE:
+            warnings.filterwarnings("ignore", message=pattern)
+        for logger in loggers:
+            logger.addFilter(quiet)
+        try:
+            yield
+        finally:
+            for logger in loggers:
+                logger.removeFilter(quiet)
