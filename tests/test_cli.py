@@ -1,5 +1,6 @@
 """Every config runs fit, test and predict for a few steps through the CLI, on small data."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -142,21 +143,37 @@ def test_bf16_mixed_training_is_finite(estimator, tmp_path, monkeypatch):
     assert torch.isfinite(fit.trainer.callback_metrics["val/loss"])
 
 
-def test_predict_refuses_to_overwrite_and_bad_inputs(tmp_path, monkeypatch):
+def refused(capsys, args: list[str], message: str) -> None:
+    """``cmpe args`` ends with exit code 2 and a one-paragraph error matching ``message``, without a traceback."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and re.search(message, err) and "Traceback" not in err, err
+
+
+def test_predict_refuses_to_overwrite_and_bad_inputs(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     config = next(c for c in CONFIGS if c.endswith("two_moons/cmpe.yaml"))
     run_cli(small_fit_args(config))
     predict = ["predict", "--config", config, "--ckpt_path", str(checkpoint_of(tmp_path)), *SMALL]
     np.save(tmp_path / "obs.npy", np.zeros((2, 2), dtype=np.float32))
     (tmp_path / "taken.pt").write_bytes(b"precious")
-    with pytest.raises(FileExistsError, match="taken.pt' exists"):
-        main([*predict, "--data.init_args.observations", "obs.npy", "--predictions.path", "taken.pt"])
+    refused(capsys, [*predict, "--data.init_args.observations", "obs.npy", "--predictions.path", "taken.pt"],
+            "taken.pt' exists")
     assert (tmp_path / "taken.pt").read_bytes() == b"precious"
     np.save(tmp_path / "wrong.npy", np.zeros((2, 5), dtype=np.float32))
-    with pytest.raises(ValueError, match=r"wrong.npy' have shape \(2, 5\); expected \(n, 2\)"):
-        main([*predict, "--data.init_args.observations", "wrong.npy", "--predictions.path", "out.pt"])
-    with pytest.raises(ValueError, match=r"Unknown sampler option\(s\) \['steps'\]"):
-        main([*predict, "--data.init_args.observations", "obs.npy", "--sampler", "{steps: 3}"])
+    refused(capsys, [*predict, "--observations", "wrong.npy", "--predictions.path", "out.pt"],
+            r"wrong.npy' have shape \(2, 5\); expected \(n, 2\)")
+    refused(capsys, [*predict, "--observations", "obs.npy", "--sampler", "{steps: 3}"], r"Unknown sampler option\(s\) \['steps'\]")
+    refused(capsys, [*predict, "--observations", "obs.npy", "--model.init_args.backbone.init_args.width", "3"],
+            "cannot change a trained estimator")
+    gmm = next(c for c in CONFIGS if c.endswith("gmm/cmpe.yaml"))
+    refused(capsys, ["test", "--config", gmm, "--ckpt_path", str(checkpoint_of(tmp_path))],
+            r"trained on a task with theta_shape \(2,\) and x_shape \(2,\)")
+    # without --config: the run's saved config; --model.init_args.num_steps becomes a sampler option
+    predicted = run_cli(["predict", "--ckpt_path", str(checkpoint_of(tmp_path)), *SMALL, "--observations", "obs.npy",
+                         "--model.init_args.num_steps", "3", "--predictions.path", "fine.pt"])
+    assert predicted.model.sampler_options == {"num_steps": 3} and (tmp_path / "fine.pt").is_file()
 
 
 def test_two_process_ddp_fit_and_predict(tmp_path):

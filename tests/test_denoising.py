@@ -243,7 +243,7 @@ def test_image_config_fit_test_predict(config, image_root, tmp_path, monkeypatch
     for name in ("rmse", "posterior_mean_rmse", "mmd", "psnr", "ssim", "coverage_90", "ms_per_1000_draws"):
         assert torch.isfinite(metrics[f"test/{name}"]), name
     assert 0 < float(metrics["test/posterior_mean_rmse"]) <= float(metrics["test/rmse"]) < 3
-    assert list(tmp_path.glob("runs/*/version_*/posterior_images_test.png"))
+    assert list(tmp_path.glob("runs/*/version_0/test/posterior_images_test.png"))  # test logs into its run
 
     x = fit.datamodule.simulate(fit.datamodule.images()["val"][:2], 0)[1]
     np.save(tmp_path / "obs.npy", x.numpy())
