@@ -205,6 +205,8 @@ def prepare_args(args: list[str]) -> tuple[list[str], dict[str, str]]:
         if checkpoint is None:
             raise UsageError(f"cmpe {args[0]} needs --ckpt_path (a trained checkpoint) and, unless the checkpoint's run"
                              " folder holds its config.yaml, --config.")
+        if not Path(checkpoint).is_file():
+            raise UsageError(f"--ckpt_path {checkpoint!r}: no such checkpoint file.")
         config = Path(checkpoint).parent.parent / "config.yaml"
         if not config.is_file():
             raise UsageError(f"cmpe {args[0]} without --config reads the config saved with the checkpoint's run, {config},"

@@ -167,6 +167,7 @@ def test_predict_refuses_to_overwrite_and_bad_inputs(tmp_path, monkeypatch, caps
     refused(capsys, [*predict, "--observations", "obs.npy", "--sampler", "{steps: 3}"], r"Unknown sampler option\(s\) \['steps'\]")
     refused(capsys, [*predict, "--observations", "obs.npy", "--model.init_args.backbone.init_args.width", "3"],
             "cannot change a trained estimator")
+    refused(capsys, ["predict", "--ckpt_path", "misspelt.ckpt", "--observations", "obs.npy"], "no such checkpoint file")
     gmm = next(c for c in CONFIGS if c.endswith("gmm/cmpe.yaml"))
     refused(capsys, ["test", "--config", gmm, "--ckpt_path", str(checkpoint_of(tmp_path))],
             r"trained on a task with theta_shape \(2,\) and x_shape \(2,\)")

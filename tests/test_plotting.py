@@ -45,6 +45,9 @@ def test_a_file_that_is_not_a_samples_file_is_named(tmp_path):
         read_samples_file(text)
     with pytest.raises(FileNotFoundError, match="missing.pt"):
         read_samples_file(tmp_path / "missing.pt")
+    with pytest.raises(SystemExit) as exit_info:  # cmpe-plot: one line naming the file, exit code 2
+        main([str(text)])
+    assert exit_info.value.code == 2
 
 
 def test_images_are_not_pair_plotted(tmp_path, capsys):

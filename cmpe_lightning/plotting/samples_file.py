@@ -69,7 +69,10 @@ def main(argv: list[str] | None = None) -> list[Path]:
     parser.add_argument("--output", help="folder of the PNGs (default: next to the samples file)")
     parser.add_argument("--names", nargs="+", help="parameter names")
     args = parser.parse_args(argv)
-    samples, observations = read_samples_file(args.samples)
+    try:
+        samples, observations = read_samples_file(args.samples)
+    except (OSError, ValueError) as error:  # a wrong file: one line, no traceback
+        parser.error(str(error))
     source = Path(args.samples)
     folder = Path(args.output) if args.output else source.parent
     folder.mkdir(parents=True, exist_ok=True)
