@@ -12,7 +12,7 @@ import yaml
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from .callbacks import PosteriorMetrics, PosteriorSampleWriter
-from .cli_messages import UsageError, run_for_people
+from .cli_messages import ProjectHelpFormatter, UsageError, run_for_people
 from .estimators import PosteriorEstimator
 from .utils.imports import add_working_folder
 from .utils.structure import normalize_shape
@@ -26,6 +26,14 @@ class SaveFitConfig(SaveConfigCallback):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage == "fit":
             super().setup(trainer, pl_module, stage)
+
+
+class ProjectArgumentParser(LightningArgumentParser):
+    """Lightning's parser with :class:`ProjectHelpFormatter`; jsonargparse builds the parsers of ``--model.help``
+    and friends as the same class, so they inherit it."""
+
+    def __init__(self, *args: Any, formatter_class: type = ProjectHelpFormatter, **kwargs: Any):
+        super().__init__(*args, formatter_class=formatter_class, **kwargs)
 
 
 class CMPECLI(LightningCLI):
@@ -229,6 +237,7 @@ def run_cli(args: list[str] | None = None, run: bool = True) -> CMPECLI:
         subclass_mode_data=True,
         save_config_callback=SaveFitConfig,
         parser_kwargs={"exit_on_error": False},
+        parser_class=ProjectArgumentParser,
         model_overrides=overrides,
         args=args,
         run=run,

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from jsonargparse import DefaultHelpFormatter
+
 DEBUG_ENV = "CMPE_DEBUG"
 USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError,
                PermissionError)
@@ -26,6 +28,8 @@ NOISE = [
     r"No seed found, seed set to.*",
     r".*`srun` command is available on your system but is not used.*",
     r"LightningCLI's args parameter is intended to run from within Python.*",
+    # test/predict write into <run>/test, so the checkpoint callback's restored folder differs by design
+    r"The dirpath has changed from .*",
 ]
 # Lightning's information lines that are advertisements or about hardware this library never uses
 QUIET_INFO = ("💡 Tip", "TPU available", "HPU available")
@@ -105,3 +109,19 @@ def quiet_library_warnings() -> Iterator[None]:
         finally:
             for logger in loggers:
                 logger.removeFilter(quiet)
+
+
+class ProjectHelpFormatter(DefaultHelpFormatter):
+    """``--help`` that lists, for an option taking a class, only this project's classes among the "known
+    subclasses" (jsonargparse lists every ``torch.nn.Module`` and callback it has seen: thousands of lines)."""
+
+    def _get_help_string(self, action) -> str:
+        help_text = super()._get_help_string(action)
+        head, found, tail = help_text.partition(", known subclasses: ")
+        if not found:
+            return help_text
+        listed, close, rest = tail.rpartition(")")
+        own = [path for path in listed.split(", ") if path.startswith(f"{__package__}.")]
+        if own:
+            return f"{head}, known classes of {__package__}: {', '.join(own)}{close}{rest}"
+        return f"{head}{close}{rest}"

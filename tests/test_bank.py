@@ -163,3 +163,15 @@ def test_cli_rejects_bad_values(tmp_path, capsys, args, message):
         main(["--simulator", "cmpe_lightning.TwoMoons", "--out", str(tmp_path / "bank"), *args])
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "bank").exists()
+
+
+def test_cli_refuses_a_bank_of_another_simulator_with_a_usage_error(reference, tmp_path, capsys):
+    folder = tmp_path / "bank"
+    shutil.copytree(reference, folder)
+    manifest = (folder / "bank.json").read_text()
+    args = ["--num", str(NUM), "--shard-size", str(SHARD_SIZE), "--seed", str(SEED), "--no-progress"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--simulator", "cmpe_lightning.BimodalGMM", *args, "--out", str(folder)])
+    assert exit_info.value.code == 2 and "holds a different simulation bank" in capsys.readouterr().err
+    assert (folder / "bank.json").read_text() == manifest
+    assert_same_bank(folder, reference)

@@ -177,6 +177,18 @@ def test_predict_refuses_to_overwrite_and_bad_inputs(tmp_path, monkeypatch, caps
     assert predicted.model.sampler_options == {"num_steps": 3} and (tmp_path / "fine.pt").is_file()
 
 
+def test_help_shows_the_project_first_and_only_its_own_classes(capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    fit_help = capsys.readouterr().out
+    assert fit_help.index("--model") < fit_help.index("--trainer") and "--sampler" not in fit_help
+    with pytest.raises(SystemExit):
+        main(["fit", "--model.help", "cmpe_lightning.ConsistencyPosteriorEstimator"])
+    model_help = capsys.readouterr().out
+    assert "--model.t_max" in model_help and "known classes of cmpe_lightning: " in model_help
+    assert "torch.nn.Linear" not in model_help and "known subclasses" not in model_help  # all of torch, once
+
+
 def test_two_process_ddp_fit_and_predict(tmp_path):
     """Multi-device training and prediction, as on several GPUs, with two CPU processes (gloo)."""
     config = next(c for c in CONFIGS if c.endswith("two_moons/cmpe_online.yaml"))

@@ -68,7 +68,7 @@ def main(args: list[str] | None = None) -> None:
             progress=not config.no_progress, simulator_config=config.simulator.as_dict(),
         )
     except BankMismatchError as error:
-        sys.exit(f"cmpe-simulate: error: {error}")
+        parser.error(str(error))  # exit code 2, as every other mistake in how the command was called
     print(f"cmpe-simulate: {summary}")
 
 

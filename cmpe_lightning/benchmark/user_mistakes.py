@@ -39,6 +39,7 @@ SETUP = textwrap.dedent('''
     bad = np.zeros((3, 2), dtype=np.float32); bad[1, 0] = np.nan; np.save("obs_nan.npy", bad)
     np.savetxt("obs_wrong.csv", np.zeros((2, 3)), delimiter=",")
     np.savetxt("theta.csv", np.zeros((10, 2)), delimiter=","); np.savetxt("x.csv", np.zeros((9, 3)), delimiter=",")
+    np.savetxt("x10.csv", np.zeros((10, 3)), delimiter=",")  # as long as theta.csv: only the folder is wrong
     open("keep/notes.txt", "w").write("my notes")
     open("posterior.npz", "wb").write(b"earlier results")
 ''')
@@ -87,7 +88,7 @@ MISTAKES: list[tuple[str, list[str]]] = [
     ("cmpe-simulate into a bank of another simulator", ["cmpe-simulate", "--simulator", "cmpe_lightning.BimodalGMM",
                                                         "--num", "40", "--out", "bank"]),
     ("import of arrays of different lengths", ["cmpe-simulate", "import", "theta.csv", "x.csv", "--out", "imported"]),
-    ("import into a folder with files", ["cmpe-simulate", "import", "theta.csv", "x.csv", "--out", "keep"]),
+    ("import into a folder with files", ["cmpe-simulate", "import", "theta.csv", "x10.csv", "--out", "keep"]),
     ("plot of a file that is not a samples file", ["cmpe-plot", "obs.npy"]),
     ("Python: NaN observation", ["python", "-c", "import torch; from cmpe_lightning import Posterior; "
                                  f"Posterior.load('{CKPT}').sample(torch.tensor([[float('nan'), 0.0]]), 10)"]),
