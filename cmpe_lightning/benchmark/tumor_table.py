@@ -65,14 +65,17 @@ def main(argv: list[str] | None = None) -> list[dict]:
         _, seconds = evaluate(estimator, theta[:runs], {k: v[:runs] for k, v in x.items()}, draws, metrics,
                               args.seed, **row["options"])
         mae, rmse, calibration = (float(m.compute()) for m in metrics)
+        coverage = metrics[2].coverage() - metrics[2].levels[:, None]  # (levels, parameters); < 0: overconfident
         result = {"label": row["label"], "options": row["options"], "runs": runs, "draws": draws,
+                  "calibration_per_parameter": [round(float(v), 4) for v in metrics[2].per_parameter()],
+                  "median_coverage_minus_level": [round(float(v), 4) for v in coverage.median(0).values],
                   "num_steps": getattr(estimator, "num_steps", None) if "num_steps" not in row["options"] else row["options"]["num_steps"],
                   "error_mae": mae, "rmse": rmse, "max_calibration_error": calibration, "seconds": seconds,
                   "seconds_400x2000": seconds * FULL_DRAWS / (runs * draws),
                   "extrapolated": runs * draws != FULL_DRAWS}
         results.append(result)
         print(json.dumps(result), flush=True)
-    lines = ["| method | runs × draws | error (paper's: MAE of standardized draws) | RMSE of standardized draws |"
+    lines = _per_parameter_lines(results) + ["", "| method | runs × draws | error (paper's: MAE of standardized draws) | RMSE of standardized draws |"
              " max calibration error | seconds for 400 × 2000 | paper: error / calibration / seconds (RTX A2000) |",
              "|---|---|---|---|---|---|---|"]
     for r in results:
@@ -85,6 +88,17 @@ def main(argv: list[str] | None = None) -> list[dict]:
     (out / "table.json").write_text(json.dumps(results, indent=1))
     print("\n".join(lines))
     return results
+
+
+def _per_parameter_lines(results: list[dict]) -> list[str]:
+    """Per parameter: calibration error, and the median of coverage - level (negative: intervals too narrow)."""
+    from ..tasks.tumor.simulator import PARAMETER_NAMES
+
+    lines = ["| method | " + " | ".join(PARAMETER_NAMES) + " |", "|---|" + "---|" * len(PARAMETER_NAMES)]
+    for r in results:
+        cells = [f"{c:.3f} ({d:+.3f})" for c, d in zip(r["calibration_per_parameter"], r["median_coverage_minus_level"])]
+        lines.append(f"| {r['label']} | " + " | ".join(cells) + " |")
+    return ["Calibration error per parameter (median coverage - level; negative: overconfident):", "", *lines]
 
 
 if __name__ == "__main__":
