@@ -31,6 +31,7 @@ _EXPORTS = {
     "Posterior": "posterior",
     "Simulator": "simulators",
     "FunctionSimulator": "simulators",
+    "FailingSimulator": "simulators",
     "BoxUniform": "simulators",
     "DiagonalNormal": "simulators",
     "TwoMoons": "tasks.two_moons",
@@ -68,7 +69,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
         FlowMatchingPosteriorEstimator,
         PosteriorEstimator,
     )
-    from .simulators import BoxUniform, DiagonalNormal, FunctionSimulator, Simulator
+    from .simulators import BoxUniform, DiagonalNormal, FailingSimulator, FunctionSimulator, Simulator
     from .tasks.denoising import ImageDenoisingDataModule, ImageSummary
     from .tasks.gmm import BimodalGMM
     from .tasks.inverse_kinematics import InverseKinematics

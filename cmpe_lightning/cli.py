@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-import torch
 import yaml
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from .callbacks import PosteriorMetrics, PosteriorSampleWriter
 from .cli_messages import ProjectHelpFormatter, UsageError, run_for_people
 from .estimators import PosteriorEstimator
+from .estimators.checkpoints import read_checkpoint
 from .utils.imports import add_working_folder
 from .utils.structure import normalize_shape
 
@@ -21,10 +21,16 @@ INFERENCE = ("validate", "test", "predict")  # subcommands that run a trained ch
 
 
 class SaveFitConfig(SaveConfigCallback):
-    """Saves the resolved config next to the logs of ``fit`` only, so test and predict never touch a file."""
+    """Saves the resolved config next to the logs of ``fit`` only, so test and predict never touch a file; a
+    resumed fit keeps the config its run started with."""
+
+    def __init__(self, *args: Any, resuming: bool = False, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.resuming = resuming
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if stage == "fit":
+        kept = self.resuming and (Path(trainer.log_dir or ".") / self.config_filename).is_file()
+        if stage == "fit" and not kept:
             super().setup(trainer, pl_module, stage)
 
 
@@ -90,18 +96,23 @@ class CMPECLI(LightningCLI):
         if subcommand in INFERENCE and path:
             if not Path(path).is_file():
                 raise UsageError(f"--ckpt_path {path!r}: no such checkpoint file.")
-            self.checkpoint_hparams = torch.load(path, map_location="cpu", weights_only=True).get("hyper_parameters", {})
+            self.checkpoint_hparams = read_checkpoint(path).get("hyper_parameters", {})
         super()._parse_ckpt_path()
 
     def before_instantiate_classes(self) -> None:
-        """Test and predict log into one folder per checkpoint and command (``<run>/test``), not a new version_N."""
+        """Test and predict log into one folder per checkpoint and command (``<run>/test``), not a new version_N;
+        a resumed fit goes on in the run folder of its checkpoint."""
         subcommand = self.config.get("subcommand")
         self.output_folder = None
-        if subcommand not in INFERENCE or not self.config[subcommand].get("ckpt_path"):
-            return
-        logger = self.config[subcommand].trainer.get("logger")
+        logger = self.config[subcommand].trainer.get("logger") if subcommand else None
         init_args = getattr(logger, "init_args", None)
         if init_args is None or not {"save_dir", "version"} <= set(vars(init_args)):
+            init_args = None
+        if subcommand == "fit" and self.config.fit.get("ckpt_path"):
+            self.config.fit.ckpt_path = resume_checkpoint(self.config.fit.ckpt_path, init_args)
+            self.save_config_kwargs = {**self.save_config_kwargs, "resuming": True}
+            return
+        if subcommand not in INFERENCE or not self.config[subcommand].get("ckpt_path") or init_args is None:
             return
         checkpoint = Path(self.config[subcommand].ckpt_path)
         run = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
@@ -139,6 +150,24 @@ class CMPECLI(LightningCLI):
               f"  test it:     cmpe test --ckpt_path {checkpoint}\n"
               f"  use it:      cmpe predict --ckpt_path {checkpoint} --observations observations.npy\n"
               f"  in Python:   cmpe_lightning.Posterior.load({str(checkpoint)!r}).sample(x, 1000)")
+
+
+def resume_checkpoint(path: str, logger_args: Any) -> str:
+    """The checkpoint a fit resumes from (``last``: the newest ``last.ckpt`` of the logger's runs), with the logger
+    pointed at that checkpoint's run folder so that logs and checkpoints go on there instead of a new version_N."""
+    runs = Path(logger_args.save_dir) / (logger_args.name or "") if logger_args is not None else None
+    if path == "last":
+        found = sorted(runs.glob("version_*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime) if runs else []
+        if not found:
+            where = f"in {runs}/version_*/checkpoints" if runs else "without a logger's run folders"
+            raise UsageError(f"--ckpt_path last: no last.ckpt {where} to resume from; give the checkpoint's path.")
+        path = str(found[-1])
+    checkpoint = Path(path)
+    if not checkpoint.is_file():
+        raise UsageError(f"--ckpt_path {path!r}: no such checkpoint file to resume from.")
+    if logger_args is not None and checkpoint.parent.name == "checkpoints" and checkpoint.resolve().parents[2] == runs.resolve():
+        logger_args.version = checkpoint.parent.parent.name
+    return path
 
 
 def check_checkpoint_task(hparams: dict[str, Any], datamodule: Any, path: str) -> None:

@@ -30,6 +30,9 @@ NOISE = [
     r"LightningCLI's args parameter is intended to run from within Python.*",
     # test/predict write into <run>/test, so the checkpoint callback's restored folder differs by design
     r"The dirpath has changed from .*",
+    # a resumed fit: its DataModule (not the loader) restores the data position; it goes on in its own run folder
+    r"You're resuming from a checkpoint that ended before the epoch ended and your dataloader is not resumable.*",
+    r"Checkpoint directory .* exists and is not empty.*",
 ]
 # Lightning's information lines that are advertisements or about hardware this library never uses
 QUIET_INFO = ("💡 Tip", "TPU available", "HPU available")
@@ -61,7 +64,8 @@ def user_message(error: BaseException) -> str | None:
     while chain[-1].__cause__ is not None and len(chain) < 20:
         chain.append(chain[-1].__cause__)
     for cause in reversed(chain):  # the innermost explanation first
-        if isinstance(cause, UsageError) or (isinstance(cause, USER_ERRORS) and _raised_here(cause)):
+        said_for_people = isinstance(cause, UsageError) or getattr(cause, "for_people", False)
+        if said_for_people or (isinstance(cause, USER_ERRORS) and _raised_here(cause)):
             return str(cause).strip("'\"") if isinstance(cause, KeyError) else str(cause)
     if type(error).__name__ == "ArgumentError" or isinstance(error, UsageError):  # jsonargparse's parse errors
         return condensed(str(error))

@@ -95,7 +95,7 @@ class Posterior:
         theta = torch.as_tensor(theta, dtype=torch.float32, device=self.estimator.device)
         x = as_float_tensors(x, self.estimator.device)
         samples = self.estimator.sample(x, num_samples, generator=torch.Generator(self.estimator.device).manual_seed(seed),
-                                        **options)
+                                        check_range=False, **options)
         metrics = list(metrics) if metrics is not None else [CalibrationError(), SBC(), TARP(), PosteriorRMSE(), JointC2ST()]
         values = {}
         for metric in metrics:

@@ -69,7 +69,10 @@ def test_fixed_budget_reshuffles_every_epoch():
     dm = SimulationDataModule(TwoMoons(), num_simulations=64, batch_size=64)
     dm.setup("fit")
     loader = dm.train_dataloader()
-    first, second = next(iter(loader))[0], next(iter(loader))[0]
+    first, again = next(iter(loader))[0], next(iter(loader))[0]
+    assert torch.equal(first, again)  # the order is a function of (seed, epoch)
+    loader.sampler.set_epoch(1)  # as Lightning does at every epoch
+    second = next(iter(loader))[0]
     assert not torch.equal(first, second)
     assert torch.equal(first[first[:, 0].argsort()], second[second[:, 0].argsort()])  # same budget, new order
 

@@ -110,7 +110,7 @@ class ImageGrid(pl.Callback):
         theta, x = next(iter(trainer.datamodule.val_dataloader()))
         theta, x = theta[: self.num_images], x[: self.num_images].to(pl_module.device)
         generator = torch.Generator().manual_seed(0)  # the same noise at every validation
-        samples = pl_module.sample(x, self.num_draws, generator, **pl_module.sampler_options)
+        samples = pl_module.sample(x, self.num_draws, generator, check_range=False, **pl_module.sampler_options)
         self._rows = {}
         self._collect(samples=samples, x=x, theta=theta)
         self._publish(trainer, self._figure(), "val/posterior_images", None)

@@ -14,14 +14,15 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
 from ..metrics import CalibrationError, JointC2ST
-from ..utils.structure import Batch, batch_size, map_structure
+from ..utils.structure import Batch, batch_size, finite_pairs, map_structure
 
 Criterion = Literal["calibration_error", "joint_c2st", "combined"]
 DEFAULT_CANDIDATES = (1, 2, 3, 5, 8, 10, 15, 20, 30)
 
 
 def validation_pairs(trainer: pl.Trainer, limit: int, device: torch.device) -> tuple[Tensor, Batch]:
-    """The first ``limit`` pairs ``(theta, x)`` of the validation set (the DataModule's, else the fit's), on ``device``."""
+    """The first ``limit`` finite pairs ``(theta, x)`` of the validation set (the DataModule's, else the fit's), on
+    ``device``; failed simulations (NaN, inf) are skipped."""
     datamodule = trainer.datamodule
     loader = datamodule.val_dataloader() if datamodule is not None else trainer.val_dataloaders
     if isinstance(loader, (list, tuple)):
@@ -29,13 +30,14 @@ def validation_pairs(trainer: pl.Trainer, limit: int, device: torch.device) -> t
     if loader is None:
         raise ValueError("SamplingStepSelection chooses K on validation simulations; this fit has no validation data.")
     thetas, xs, total = [], [], 0
-    for theta, x in loader:
+    for batch in loader:
+        theta, x, _ = finite_pairs(*batch)
         thetas.append(theta)
         xs.append(x)
         total += len(theta)
         if total >= limit:
             break
-    if not thetas:
+    if total == 0:
         raise ValueError("The validation set is empty; SamplingStepSelection needs validation simulations to choose K.")
     theta = torch.cat(thetas)[:limit].to(device)
     x = xs[0] if len(xs) == 1 else (
@@ -50,7 +52,7 @@ def score_num_steps(model, theta: Tensor, x: Batch, candidates: Sequence[int], n
     scores = {}
     for k in candidates:
         generator = torch.Generator(model.device).manual_seed(seed)
-        samples = model.sample(x, num_samples, generator, num_steps=k)
+        samples = model.sample(x, num_samples, generator, check_range=False, num_steps=k)
         calibration, joint = CalibrationError().to(model.device), JointC2ST(seed=seed + 1).to(model.device)
         calibration.update(samples, theta)
         joint.update(samples, theta, x=x)

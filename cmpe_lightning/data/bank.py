@@ -11,13 +11,15 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from ..bank import format as bank_format
+from ..utils.checks import positive_int
 from ..utils.seeding import SPLIT, derived_generator
 from ..utils.structure import Batch
 from .observations import prediction_dataset
+from .resume import ResumableTrainingData
 from .tensors import TensorBatchDataset, batch_loader
 
 
-class SimulationBankDataModule(pl.LightningDataModule):
+class SimulationBankDataModule(ResumableTrainingData, pl.LightningDataModule):
     """Training, validation, test and prediction data from the runs stored in a simulation bank.
 
     The successful runs (``ok``) of the shards present are split into validation, test and training runs
@@ -75,8 +77,8 @@ class SimulationBankDataModule(pl.LightningDataModule):
         sizes = {"batch_size": batch_size, "num_validation": num_validation, "num_test": num_test,
                  "num_simulations": num_simulations, "predict_batch_size": predict_batch_size}
         for name, value in sizes.items():
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value}.")
+            if value is not None:
+                positive_int(value, name)
         self.path, self.seed = str(path), seed
         self.batch_size, self.num_validation, self.num_test = batch_size, num_validation, num_test
         self.num_simulations, self.observations = num_simulations, observations
@@ -214,7 +216,7 @@ class SimulationBankDataModule(pl.LightningDataModule):
         train = self.dataset("train")
         if len(train) < self.batch_size:
             raise ValueError(f"The {len(train)} training runs make no batch of batch_size {self.batch_size}.")
-        return batch_loader(train, self.batch_size, shuffle=True, drop_last=True, num_workers=self.num_workers)
+        return self.resumable(batch_loader(train, self.batch_size, shuffle_seed=self.seed, num_workers=self.num_workers))
 
     def val_dataloader(self) -> DataLoader:
         return batch_loader(self.dataset("val"), self.batch_size)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import torch
@@ -22,9 +23,10 @@ def process_rank() -> int:
 class OnlineSimulationDataset(IterableDataset):
     """Yields batches of freshly simulated ``(theta, x)``, forever.
 
-    Each iteration (one epoch) draws from a generator keyed by ``(seed, rank, worker, epoch)``, so the
-    stream differs across DDP ranks, DataLoader workers and epochs, and is reproducible from ``seed``.
-    ``epoch`` is advanced by :class:`EpochCountingLoader` in the main process before workers start.
+    Batch ``i`` of a worker in an epoch is simulated from a generator keyed by ``(seed, rank, worker, epoch, i)``,
+    so the stream differs across DDP ranks, DataLoader workers and epochs, is reproducible from ``seed``, and a
+    resumed fit (:meth:`resume_at`) skips the batches it had trained on without simulating them. ``epoch``
+    (0 in the first) is advanced by :class:`EpochCountingLoader` in the main process before workers start.
 
     Args:
         simulator: the task.
@@ -34,16 +36,24 @@ class OnlineSimulationDataset(IterableDataset):
 
     def __init__(self, simulator: Simulator, batch_size: int, seed: int):
         self.simulator, self.batch_size, self.seed = simulator, batch_size, seed
-        self.epoch = 0
+        self.epoch = -1  # the loader advances it before each epoch
+        self.rank = 0  # the DDP rank, set by the loader in the main process (workers may not know it)
+        self.resume_point: tuple[int, int] | None = None
 
-    def stream_key(self) -> tuple[int, ...]:
-        worker = get_worker_info()
-        return (self.seed, TRAIN, process_rank(), worker.id if worker else 0, self.epoch)
+    def resume_at(self, epoch: int, batches: int) -> None:
+        """The next epoch is ``epoch``, of which the first ``batches`` batches (over all workers) were trained on."""
+        self.epoch, self.resume_point = epoch - 1, (epoch, batches)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        generator = derived_generator(*self.stream_key())
-        while True:
-            yield self.simulator.sample_joint(self.batch_size, generator)
+        # evaluated when the loader (or a worker) asks for the iterator, so the loader may forget resume_point after
+        worker = get_worker_info()
+        worker_id, workers = (worker.id, worker.num_workers) if worker else (0, 1)
+        start = 0
+        if self.resume_point is not None and self.resume_point[0] == self.epoch:
+            # workers take turns: of the first `batches` batches, this worker made ceil((batches - id) / workers)
+            start = max(0, -(-(self.resume_point[1] - worker_id) // workers))
+        key = (self.seed, TRAIN, self.rank, worker_id, self.epoch)
+        return (self.simulator.sample_joint(self.batch_size, derived_generator(*key, i)) for i in itertools.count(start))
 
 
 class EpochCountingLoader(DataLoader):
@@ -58,4 +68,7 @@ class EpochCountingLoader(DataLoader):
 
     def __iter__(self):
         self.dataset.epoch += 1
-        return super().__iter__()
+        self.dataset.rank = process_rank()
+        iterator = super().__iter__()  # workers, if any, have their copy of the dataset now
+        self.dataset.resume_point = None
+        return iterator

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import lightning.pytorch as pl
 from lightning.pytorch.utilities import rank_zero_info
@@ -10,21 +10,23 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from ..simulators.base import Simulator
+from ..utils.checks import positive_int
 from ..utils.seeding import CALIBRATION, REFERENCE, STANDARDIZATION, TEST, TRAIN, VALIDATION, derived_generator
 from ..utils.structure import Batch, normalize_shape
 from .observations import prediction_dataset
 from .online import EpochCountingLoader, OnlineSimulationDataset
 from .reference_cache import cache_key, cached, default_cache_folder
+from .resume import ResumableTrainingData
 from .tensors import BatchListDataset, TensorBatchDataset, batch_loader
 
 
-class SimulationDataModule(pl.LightningDataModule):
+class SimulationDataModule(ResumableTrainingData, pl.LightningDataModule):
     """Training, validation, test and prediction data of a :class:`~cmpe_lightning.simulators.Simulator`.
 
     Training data comes in one of two modes:
 
     - ``fixed``: ``num_simulations`` pairs drawn once from ``seed`` (the same on every rank) and reshuffled
-      every epoch; the paper's budgets are 512 to 8192, sbibm's 10 000.
+      every epoch (from ``seed`` and the epoch); the paper's budgets are 512 to 8192, sbibm's 10 000.
     - ``online``: an endless stream of fresh pairs (:class:`OnlineSimulationDataset`), distinct across ranks,
       workers and epochs. The stream never ends: bound it with ``trainer.max_steps`` and validate with an
       int ``trainer.val_check_interval`` and ``trainer.check_val_every_n_epoch: null`` (or cut it into
@@ -80,8 +82,7 @@ class SimulationDataModule(pl.LightningDataModule):
                             ("num_validation", num_validation),
                             ("num_test_observations", num_test_observations),
                             ("num_reference_samples", num_reference_samples), ("predict_batch_size", predict_batch_size)]:
-            if value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value}.")
+            positive_int(value, name)
         if num_calibration_observations < 0:
             raise ValueError(f"num_calibration_observations must be zero or more, got {num_calibration_observations}.")
         self.simulator, self.mode, self.seed = simulator, mode, seed
@@ -143,9 +144,9 @@ class SimulationDataModule(pl.LightningDataModule):
     # ------------------------------------------------------------------------------------------- loaders
     def train_dataloader(self) -> DataLoader:
         if self.online_dataset is not None:
-            return EpochCountingLoader(self.online_dataset, num_workers=self.num_workers)
-        return batch_loader(self._datasets["train"], self.batch_size, shuffle=True, drop_last=True,
-                            num_workers=self.num_workers)
+            return self.resumable(EpochCountingLoader(self.online_dataset, num_workers=self.num_workers))
+        return self.resumable(batch_loader(self._datasets["train"], self.batch_size, shuffle_seed=self.seed,
+                                           num_workers=self.num_workers))
 
     def val_dataloader(self) -> DataLoader:
         return batch_loader(self._datasets["val"], self.batch_size)
@@ -158,13 +159,3 @@ class SimulationDataModule(pl.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return batch_loader(self._datasets["predict"], self.predict_batch_size)
-
-    # ------------------------------------------------------------------------------------------- resume
-    def state_dict(self) -> dict[str, Any]:
-        return {"online_epoch": self.online_dataset.epoch} if self.online_dataset is not None else {}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        if self.online_dataset is not None and "online_epoch" in state_dict:
-            self.online_dataset.epoch = state_dict["online_epoch"]
-
-

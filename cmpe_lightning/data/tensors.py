@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..utils.structure import batch_size, map_structure
+from .resume import ResumableSampler
 
 
 class TensorBatchDataset(Dataset):
@@ -80,12 +81,16 @@ def batch_loader(
     dataset: TensorBatchDataset,
     batch_size: int,
     *,
-    shuffle: bool = False,
-    drop_last: bool = False,
+    shuffle_seed: int | None = None,
     num_workers: int = 0,
 ) -> DataLoader:
-    """A DataLoader that gathers whole batches of ``dataset`` with :func:`keep_batch`; workers persist across epochs."""
+    """A DataLoader that gathers whole batches of ``dataset`` with :func:`keep_batch`; workers persist across epochs.
+
+    With ``shuffle_seed``, the training loader: reshuffled each epoch by a :class:`ResumableSampler` (from the seed
+    and the epoch, split across DDP ranks), incomplete last batches dropped. Without, the order of ``dataset``.
+    """
+    sampler = None if shuffle_seed is None else ResumableSampler(dataset, batch_size, shuffle_seed)
     return DataLoader(
-        dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, collate_fn=keep_batch,
+        dataset, batch_size=batch_size, sampler=sampler, drop_last=sampler is not None, collate_fn=keep_batch,
         num_workers=num_workers, persistent_workers=num_workers > 0,
     )

@@ -16,14 +16,18 @@ from typing import Any, NamedTuple
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from ..networks.standardization import PartsStandardizer, StandardizationMode, Standardizer
 from ..networks.training_range import TrainingRange
+from ..utils.checks import positive_int
 from ..utils.modes import evaluation_mode, synchronize
-from ..utils.structure import (ShapeSpec, as_float_tensors, check_batch, describe, is_finite, leaves, map_structure,
-                               normalize_shape, zeros)
+from ..utils.seeding import run_seed, seeded_global_rng
+from ..utils.structure import (ShapeSpec, as_float_tensors, check_batch, describe, finite_pairs, is_finite, leaves,
+                               map_structure, normalize_shape, zeros)
 from .checkpoints import load_any_estimator
+from .guards import check_finite_loss
 
 
 class PosteriorDraws(NamedTuple):
@@ -105,6 +109,7 @@ class PosteriorEstimator(pl.LightningModule, ABC):
         self.sampler_options: dict[str, Any] = {}
         self.num_predict_samples = self.num_test_samples = 1000
         self.validation_draws: tuple[int, int] | None = None
+        self.dropped_in_training = 0  # failed simulations left out of training batches so far
 
     @property
     def theta_dim(self) -> int:
@@ -163,34 +168,33 @@ class PosteriorEstimator(pl.LightningModule, ABC):
         return log_prob - self.theta_standardizer.std.log().expand(self.theta_shape).sum()
 
     def sample(self, x: Tensor | Mapping[str, Tensor], num_samples: int, generator: torch.Generator | None = None,
-               **options) -> Tensor:
+               check_range: bool = True, **options) -> Tensor:
         """Draws ``num_samples`` posterior samples per observation.
 
         Args:
             x: raw observations ``(batch, *x_shape)`` (or a dict of named parts), as the simulator returns them.
             num_samples: samples per observation.
             generator: source of all noise (on any device); ``None`` uses the global generator.
+            check_range: warn, naming them, about observations far outside the training simulations (off for
+                simulated validation and test sets, whose rare tails would only make noise).
             options: sampler options of the estimator (e.g. ``num_steps`` for the consistency model), and
                 ``max_batch_size``, the most draws computed at once (default: the estimator's).
 
         Returns:
             ``(batch, num_samples, *theta_shape)`` samples in the original parameter space.
         """
-        return self.draw(x, num_samples, generator, **options).samples
+        return self.draw(x, num_samples, generator, check_range=check_range, **options).samples
 
     @torch.no_grad()
     def draw(self, x: Tensor | Mapping[str, Tensor], num_samples: int, generator: torch.Generator | None = None,
-             max_batch_size: int | None = None, **options) -> PosteriorDraws:
+             max_batch_size: int | None = None, check_range: bool = False, **options) -> PosteriorDraws:
         """:meth:`sample`, also returning the network evaluations per draw.
 
         The ``batch * num_samples`` draws are computed in chunks of at most ``max_batch_size``, each with
         its rows of the (once computed) summary, so that memory does not grow with ``num_samples``.
         """
-        if num_samples < 1:
-            raise ValueError(f"num_samples must be a positive integer, got {num_samples}.")
-        chunk = self.max_batch_size if max_batch_size is None else max_batch_size
-        if chunk < 1:
-            raise ValueError(f"max_batch_size must be a positive integer, got {chunk}.")
+        num_samples = positive_int(num_samples, "num_samples")
+        chunk = positive_int(self.max_batch_size if max_batch_size is None else max_batch_size, "max_batch_size")
         x = as_float_tensors(x, self.device)
         batch = self._check_x(x)
         finite = is_finite(x)
@@ -199,7 +203,7 @@ class PosteriorEstimator(pl.LightningModule, ABC):
             raise ValueError(f"Observations {rows[:10]} of {batch} contain NaN or inf; {type(self).__name__} needs finite values.")
         parts, evaluations = [], 0.0
         with evaluation_mode(self):
-            context = self.embed(x, check_range=True)
+            context = self.embed(x, check_range=check_range)
             total = batch * num_samples
             for start in range(0, total, chunk):
                 rows = torch.arange(start, min(start + chunk, total), device=self.device) // num_samples
@@ -228,15 +232,23 @@ class PosteriorEstimator(pl.LightningModule, ABC):
                     f"{type(self).__name__} fits its standardization and preprocessing on the training pairs of the"
                     f" DataModule's training_data(); {type(datamodule).__name__} has none."
                 )
-            theta, x = datamodule.training_data()
+            theta, x, dropped = finite_pairs(*datamodule.training_data())
+            if dropped:
+                rank_zero_warn(f"{dropped} training pairs hold NaN or inf (failed simulations): left out of training.")
             self.theta_standardizer.fit(theta)
             if hasattr(self.preprocessing, "fit"):
                 self.preprocessing.fit(as_float_tensors(x, self.device))
             self._fit_training_range(x)
 
-    def training_step(self, batch: tuple[Tensor, Any], batch_idx: int) -> Tensor:
-        theta, x = batch
-        loss = self.loss(theta, x, **self.loss_options("train")).mean()
+    def training_step(self, batch: tuple[Tensor, Any], batch_idx: int) -> Tensor | None:
+        theta, x = self._finite(batch, "train")
+        if len(theta) == 0:
+            return None  # a batch of failed simulations only: no step
+        # noise and dropout drawn from (seed, step, batch, rank) alone, so that a resumed fit repeats them exactly
+        key = (run_seed(), self.global_step, batch_idx, self.global_rank)
+        with seeded_global_rng(*key, device=self.device):
+            loss = self.loss(theta, x, **self.loss_options("train")).mean()
+        check_finite_loss(loss, self.global_step, self.trainer.strategy)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(theta))
         self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=len(theta))
         return loss
@@ -249,7 +261,9 @@ class PosteriorEstimator(pl.LightningModule, ABC):
         ``{theta, x, samples}`` for the first ``num_pairs`` pairs (seeded draws), like :meth:`test_step`.
         """
         # the same noise at every validation, so that val/loss is comparable across training
-        theta, x = batch
+        theta, x = self._finite(batch, "val")
+        if len(theta) == 0:
+            return None
         generator = torch.Generator().manual_seed(batch_idx)
         loss = self.loss(theta, x, generator, **self.loss_options("val")).mean()
         self.log("val/loss", loss, prog_bar=True, batch_size=len(theta), sync_dist=True)
@@ -260,8 +274,21 @@ class PosteriorEstimator(pl.LightningModule, ABC):
         if keep <= 0:
             return None
         theta, x = theta[:keep], map_structure(lambda t: t[:keep], x)
-        samples = self.sample(x, num_samples, torch.Generator(self.device).manual_seed(batch_idx), **self.sampler_options)
+        samples = self.sample(x, num_samples, torch.Generator(self.device).manual_seed(batch_idx), check_range=False,
+                              **self.sampler_options)
         return {"theta": theta, "x": x, "samples": samples}
+
+    def _finite(self, batch: tuple[Tensor, Any], stage: str) -> tuple[Tensor, Any]:
+        """The batch without failed simulations (NaN or inf), counted in the logs: ``train/dropped`` (so far in this
+        process) and ``val/dropped`` (per validation)."""
+        theta, x, dropped = finite_pairs(*batch)
+        if stage == "train":
+            self.dropped_in_training += dropped
+            if self.dropped_in_training:
+                self.log("train/dropped", float(self.dropped_in_training), batch_size=len(batch[0]))
+        elif dropped:
+            self.log("val/dropped", float(dropped), batch_size=len(batch[0]), reduce_fx="sum", sync_dist=True)
+        return theta, x
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         """Draws for the test batch ``{theta, x[, reference]}``; callbacks compute the metrics from the result.

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from ..networks.conditional import ConditionalMLP, build_backbone
 from ..networks.preconditioning import ConsistencyPreconditioner, per_sample
 from ..networks.standardization import StandardizationMode
+from ..utils.checks import positive_int
 from .base import PosteriorEstimator
 from .consistency_schedule import discretization_steps, karras_grid, sample_time_pairs
 
@@ -145,9 +146,7 @@ class ConsistencyPosteriorEstimator(PosteriorEstimator):
     ) -> tuple[Tensor, int]:
         """Multi-step consistency sampling with ``num_steps`` network evaluations (default: ``self.num_steps``),
         each step's estimate clipped to ``clip`` (default: ``self.clip``) in the original parameter space."""
-        num_steps = self.num_steps if num_steps is None else num_steps
-        if num_steps < 1:
-            raise ValueError(f"num_steps must be a positive integer, got {num_steps}.")
+        num_steps = positive_int(self.num_steps if num_steps is None else num_steps, "num_steps")
         bounds = check_bounds(self.clip if clip is None else clip)
         if bounds is not None:  # the bounds in standardized space, per parameter entry
             low, high = (self.theta_standardizer(torch.full(self.theta_shape, b, device=self.device)) for b in bounds)

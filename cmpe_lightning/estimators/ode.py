@@ -9,6 +9,8 @@ import torch
 import zuko
 from torch import Tensor
 
+from ..utils.checks import positive_int
+
 Solver = Literal["euler", "midpoint", "rk4", "dopri5"]
 SOLVERS = ("euler", "midpoint", "rk4", "dopri5")
 
@@ -63,8 +65,7 @@ def integrate(
         return zuko.utils.odeint(counted, x, t0, t1, atol=atol, rtol=rtol), calls
     if solver not in FIXED_STEP:
         raise ValueError(f"Unknown solver {solver!r}; expected one of {SOLVERS}.")
-    if num_steps < 1:
-        raise ValueError(f"num_steps must be a positive integer, got {num_steps}.")
+    num_steps = positive_int(num_steps, "num_steps")
     step, h = FIXED_STEP[solver], (t1 - t0) / num_steps
     for i in range(num_steps):
         x = step(counted, t0 + i * h, x, h)

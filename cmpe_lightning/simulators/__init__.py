@@ -5,10 +5,11 @@ spawned simulation workers start fast.
 """
 
 from .base import Simulator, sample_by_rejection
+from .failing import FailingSimulator
 from .functions import FunctionSimulator
 from .priors import BoxUniform, DiagonalNormal
 
-__all__ = ["Simulator", "FunctionSimulator", "BoxUniform", "DiagonalNormal", "sample_by_rejection"]
+__all__ = ["Simulator", "FailingSimulator", "FunctionSimulator", "BoxUniform", "DiagonalNormal", "sample_by_rejection"]
 
 _MOVED = {"TwoMoons": "two_moons", "BimodalGMM": "gmm", "InverseKinematics": "inverse_kinematics", "TumorSpheroid": "tumor"}
 

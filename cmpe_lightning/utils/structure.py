@@ -108,3 +108,19 @@ def as_float_tensors(x: Any, device: torch.device | str) -> Batch:
 def is_finite(x: Batch) -> Tensor:
     """``(batch,)``: whether every value of each observation is finite."""
     return torch.stack([torch.isfinite(t).flatten(1).all(1) for t in leaves(x)]).all(0)
+
+
+def finite_pairs(theta: Tensor, x: Any) -> tuple[Tensor, Any, int]:
+    """``(theta, x)`` without the pairs that hold NaN or inf anywhere, and how many were dropped.
+
+    Example:
+        >>> theta, x = torch.zeros(3, 2), torch.tensor([[0.0], [float("nan")], [1.0]])
+        >>> kept_theta, kept_x, dropped = finite_pairs(theta, x)
+        >>> kept_x.flatten().tolist(), dropped
+        ([0.0, 1.0], 1)
+    """
+    keep = is_finite(x) & torch.isfinite(theta).flatten(1).all(1)
+    dropped = int((~keep).sum())
+    if dropped == 0:
+        return theta, x, 0
+    return theta[keep], map_structure(lambda t: t[keep], x), dropped

@@ -10,13 +10,14 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from ...data.observations import prediction_dataset
+from ...data.resume import ResumableTrainingData
 from ...data.tensors import TensorBatchDataset, batch_loader
 from ...utils.seeding import SPLIT, STANDARDIZATION, TEST, VALIDATION, derived_generator
 from .forward_model import BlurredPoissonObservation
 from .images import load_image_set
 
 
-class ImageDenoisingDataModule(pl.LightningDataModule):
+class ImageDenoisingDataModule(ResumableTrainingData, pl.LightningDataModule):
     """Posteriors over whole images: ``theta`` is a clean image in [-1, 1], ``x`` its blurred noisy version.
 
     Training uses the first ``num_train_images`` training images, with fresh Poisson noise every time an
@@ -139,8 +140,8 @@ class ImageDenoisingDataModule(pl.LightningDataModule):
 
     # ------------------------------------------------------------------------------------------- loaders
     def train_dataloader(self) -> DataLoader:
-        return batch_loader(self._datasets["train"], self.batch_size, shuffle=True, drop_last=True,
-                            num_workers=self.num_workers)
+        return self.resumable(batch_loader(self._datasets["train"], self.batch_size, shuffle_seed=self.seed,
+                                           num_workers=self.num_workers))
 
     def val_dataloader(self) -> DataLoader:
         return batch_loader(self._datasets["val"], self.batch_size)
