@@ -184,9 +184,19 @@ def test_help_shows_the_project_first_and_only_its_own_classes(capsys):
     assert fit_help.index("--model") < fit_help.index("--trainer") and "--sampler" not in fit_help
     with pytest.raises(SystemExit):
         main(["fit", "--model.help", "cmpe_lightning.ConsistencyPosteriorEstimator"])
-    model_help = capsys.readouterr().out
+    model_help = " ".join(capsys.readouterr().out.split())  # help wraps lines anywhere
     assert "--model.t_max" in model_help and "known classes of cmpe_lightning: " in model_help
     assert "torch.nn.Linear" not in model_help and "known subclasses" not in model_help  # all of torch, once
+
+
+PROBE = """
+import lightning.pytorch as pl, numpy as np
+
+class FirstBatches(pl.Callback):
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step == 0:
+            np.save(f"first_batch_rank{trainer.global_rank}.npy", batch[0].cpu().numpy())
+"""
 
 
 def test_two_process_ddp_fit_and_predict(tmp_path):
@@ -194,7 +204,11 @@ def test_two_process_ddp_fit_and_predict(tmp_path):
     config = next(c for c in CONFIGS if c.endswith("two_moons/cmpe_online.yaml"))
     ddp = ["--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp", *SMALL]
     cmpe = [sys.executable, "-m", "cmpe_lightning"]
-    subprocess.run([*cmpe, "fit", "--config", config, *ddp, "--trainer.val_check_interval", "2"], cwd=tmp_path, check=True)
+    (tmp_path / "probe.py").write_text(PROBE)  # found from the working folder, as a user's own module
+    subprocess.run([*cmpe, "fit", "--config", config, *ddp, "--trainer.val_check_interval", "2",
+                    "--trainer.callbacks+=probe.FirstBatches"], cwd=tmp_path, check=True)
+    first = [np.load(tmp_path / f"first_batch_rank{rank}.npy") for rank in (0, 1)]
+    assert first[0].shape == first[1].shape and not np.array_equal(*first)  # each rank simulates its own data
     observations = np.random.default_rng(0).normal(size=(5, 2)).astype(np.float32)
     np.save(tmp_path / "obs.npy", observations)
     subprocess.run(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import numpy as np
 FORMAT = "cmpe-simulation-bank-1"
 MANIFEST = "bank.json"
 RUN_FIELDS = ("index", "theta", "seed", "ok", "runtime_s")
+MANIFEST_FIELDS = {"num": int, "shard_size": int, "theta_dim": int, "outputs": dict}
 
 
 def shard_path(folder: str | os.PathLike, shard: int) -> Path:
@@ -48,9 +50,17 @@ def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
         raise FileNotFoundError(f"Simulation bank folder {str(folder)!r} does not exist; build one with cmpe-simulate.")
     if not path.is_file():
         raise FileNotFoundError(f"{str(folder)!r} is not a simulation bank: it has no {MANIFEST} (build one with cmpe-simulate).")
-    manifest = json.loads(path.read_text())
-    if manifest.get("format") != FORMAT:
-        raise ValueError(f"{str(path)!r} has format {manifest.get('format')!r}, expected {FORMAT!r}.")
+    try:
+        manifest = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{str(path)!r} is not a bank manifest: not JSON ({error}).") from error
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise ValueError(f"{str(path)!r} has format {found!r}, expected {FORMAT!r}.")
+    wrong = [key for key, kind in MANIFEST_FIELDS.items() if not isinstance(manifest.get(key), kind)]
+    if wrong or manifest["num"] < 1 or manifest["shard_size"] < 1 or manifest["theta_dim"] < 1:
+        raise ValueError(f"{str(path)!r} is damaged: its fields {wrong or ['num', 'shard_size', 'theta_dim']} are missing"
+                         f" or invalid (expected {', '.join(f'{k}: {v.__name__}' for k, v in MANIFEST_FIELDS.items())}).")
     return manifest
 
 
@@ -76,5 +86,11 @@ def write_shard(folder: str | os.PathLike, shard: int, arrays: dict[str, np.ndar
 
 
 def read_shard(folder: str | os.PathLike, shard: int) -> dict[str, np.ndarray]:
-    with np.load(shard_path(folder, shard)) as data:
-        return {key: data[key] for key in data.files}
+    """The arrays of a shard, read without pickle; a damaged file is a ``ValueError`` that names it."""
+    path = shard_path(folder, shard)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as error:
+        raise ValueError(f"Shard {str(path)!r} is damaged or not a shard ({error}); delete it and run cmpe-simulate"
+                         f" again to rebuild it.") from error

@@ -77,7 +77,16 @@ def _read(path: Path) -> Any:
 
 def _as_batch(path: Path, data: Any, shape: tuple[int, ...], expected: str, flattened_rows: bool) -> torch.Tensor:
     """``data`` as float32 ``(n, *shape)``; ``flattened_rows``: each row is one observation, flattened (CSV)."""
-    data = torch.as_tensor(data)
+    kind = getattr(getattr(data, "dtype", None), "kind", None)  # numpy: b(ool), i, u, f, c(omplex), U/S (text), O...
+    try:
+        if kind not in (None, "b", "i", "u", "f"):
+            raise TypeError(f"values of dtype {data.dtype}")
+        data = torch.as_tensor(data)
+        if data.is_complex() or not (data.is_floating_point() or data.dtype in (torch.bool, torch.uint8, torch.int8,
+                                                                                torch.int16, torch.int32, torch.int64)):
+            raise TypeError(f"values of dtype {data.dtype}")
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise ValueError(f"Observations in {str(path)!r} are not an array of real numbers ({error}); expected {expected}.") from error
     found = tuple(data.shape)
     if flattened_rows and data.ndim == 2 and data.shape[1] == int(np.prod(shape)):
         data = data.reshape(len(data), *shape)

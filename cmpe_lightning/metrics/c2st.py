@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from sklearn.model_selection import KFold, cross_val_score
@@ -151,5 +153,9 @@ class JointC2ST(PosteriorMetric):
 
     def compute(self) -> Tensor:
         true, drawn = (torch.cat(s) if isinstance(s, list) else s for s in (self.true_pairs, self.drawn_pairs))
+        if len(true) < self.num_folds:  # too few pairs for the cross-validation: no value rather than a crash
+            warnings.warn(f"The joint C2ST needs at least num_folds = {self.num_folds} simulated pairs, got {len(true)};"
+                          " it is reported as NaN (add calibration observations to the test).")
+            return torch.tensor(float("nan"))
         width = self.hidden_units if self.hidden_units is not None else min(10 * true.shape[1], 256)
         return torch.tensor(c2st(true, drawn, self.seed, self.num_folds, hidden_units=width), dtype=torch.float32)

@@ -45,13 +45,16 @@ class ECDFUniformityTest:
         >>> rng = np.random.default_rng(0)
         >>> test.pvalue(rng.uniform(size=500)) > 0.05, test.pvalue(rng.uniform(size=500) ** 1.5) < 0.01
         (True, True)
+        >>> 0 < ECDFUniformityTest(1).pvalue(np.array([0.3])) <= 1  # a single test observation
+        True
     """
 
     def __init__(self, num: int, num_points: int | None = None, num_simulations: int = 1000, seed: int = 0):
         if num < 1:
             raise ValueError(f"The ECDF test needs at least one value, got {num}.")
         self.num = num
-        self.points = np.arange(1, (num_points or min(num, 100))) / (num_points or min(num, 100))
+        intervals = max(2, num_points or min(num, 100))  # at least the median: one value still gets a p-value
+        self.points = np.arange(1, intervals) / intervals
         rng = np.random.default_rng(seed)
         null = rng.uniform(size=(num_simulations, num))
         self.null_statistics = np.sort([self.statistic(sample) for sample in null])
