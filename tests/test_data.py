@@ -112,7 +112,7 @@ def test_bad_observation_files_are_reported(tmp_path):
         load_observations(nan, (2,))
     garbage = tmp_path / "garbage.npy"
     garbage.write_text("not an array")
-    with pytest.raises(ValueError, match="Cannot read observations from .*garbage.npy"):
+    with pytest.raises(ValueError, match="garbage.npy' is not a NumPy .npy file"):
         load_observations(garbage, (2,))
     with pytest.raises(ValueError, match="unknown suffix '.txt'"):
         (tmp_path / "obs.txt").write_text("1,2")

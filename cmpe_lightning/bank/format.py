@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from ..utils.files import check_numpy_file
+
 FORMAT = "cmpe-simulation-bank-1"
 MANIFEST = "bank.json"
 RUN_FIELDS = ("index", "theta", "seed", "ok", "runtime_s")
@@ -88,6 +90,7 @@ def write_shard(folder: str | os.PathLike, shard: int, arrays: dict[str, np.ndar
 def read_shard(folder: str | os.PathLike, shard: int) -> dict[str, np.ndarray]:
     """The arrays of a shard, read without pickle; a damaged file is a ``ValueError`` that names it."""
     path = shard_path(folder, shard)
+    check_numpy_file(path, "Shard")
     try:
         with np.load(path, allow_pickle=False) as data:
             return {key: data[key] for key in data.files}

@@ -123,7 +123,7 @@ def file_cases(folder: Path) -> list[tuple[str, Callable[[], object]]]:
 
 def argument_cases() -> list[tuple[str, Callable[[], object]]]:
     from .. import ConsistencyPosteriorEstimator, FailingSimulator, SimulationDataModule, TwoMoons
-    from ..estimators.guards import finite_pairs
+    from ..utils.structure import finite_pairs
 
     estimator = ConsistencyPosteriorEstimator((2,), (2,)).eval()
     x = torch.zeros(2, 2)

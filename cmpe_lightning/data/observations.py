@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..utils.files import UnreadableFileError, check_numpy_file, load_tensors
 from ..utils.structure import Batch, ShapeSpec, batch_size, describe, is_finite
 from .tensors import TensorBatchDataset
 
@@ -32,11 +33,15 @@ def load_observations(path: str | Path, x_shape: ShapeSpec) -> Batch:
     named = isinstance(x_shape, dict)
     expected = describe(x_shape, "n")
     formats = FORMATS["dict" if named else "tensor"]
+    if path.is_dir():
+        raise IsADirectoryError(f"Observation file {str(path)!r} is a folder; expected a file: {formats}.")
     if not path.is_file():
         raise FileNotFoundError(f"Observation file {str(path)!r} does not exist; expected {formats} of shape {expected}.")
     flattened_rows = path.suffix.lower() == ".csv"
     try:
         data = _read(path)
+    except UnreadableFileError:
+        raise
     except Exception as error:  # noqa: BLE001 -- every reader failure becomes one clear message
         raise ValueError(f"Cannot read observations from {str(path)!r} ({error}); expected {formats}.") from error
     if isinstance(data, dict) and "observations" in data:
@@ -64,10 +69,12 @@ def load_observations(path: str | Path, x_shape: ShapeSpec) -> Batch:
 def _read(path: Path) -> Any:
     suffix = path.suffix.lower()
     if suffix == ".pt":
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return load_tensors(path, "Observation file")
     if suffix == ".npy":
+        check_numpy_file(path, "Observation file")
         return np.load(path, allow_pickle=False)
     if suffix == ".npz":
+        check_numpy_file(path, "Observation file")
         with np.load(path, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}
     if suffix == ".csv":

@@ -4,26 +4,17 @@ from __future__ import annotations
 
 import importlib
 import os
-import pickle
-import zipfile
 from typing import Any
 
-import torch
+from ..utils.files import load_tensors
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """The checkpoint's dict, read without running pickled code (``weights_only``); a missing, truncated or foreign
-    file is a ``ValueError`` (or ``FileNotFoundError``) that names it."""
+    """The checkpoint's dict, read without running pickled code; a missing, truncated or foreign file is an error
+    that names it."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Checkpoint {str(path)!r} does not exist.")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(
-            f"Cannot read checkpoint {str(path)!r}: it is truncated (a copy or a save cut short), not a checkpoint, or"
-            f" holds objects that are not plain tensors and numbers ({first_line[:200]})."
-        ) from error
+    checkpoint = load_tensors(path, "Checkpoint")
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ValueError(f"{str(path)!r} is not a Lightning checkpoint: it holds no 'state_dict'.")
     return checkpoint
