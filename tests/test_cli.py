@@ -1,5 +1,6 @@
 """Every config runs fit, test and predict for a few steps through the CLI, on small data."""
 
+import json
 import re
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import torch
 
 from cmpe_lightning import PosteriorEstimator
 from cmpe_lightning.cli import main, run_cli
+from cmpe_lightning.metrics import CalibrationError, PosteriorRMSE
 
 ALL_CONFIGS = sorted(str(p) for p in (Path(__file__).parents[1] / "configs").glob("*/*.yaml"))
 # simulator tasks; the tumor trains from a bank, the image configs are tested in test_denoising.py
@@ -190,12 +192,32 @@ def test_help_shows_the_project_first_and_only_its_own_classes(capsys):
 
 
 PROBE = """
-import lightning.pytorch as pl, numpy as np
+import json
+import lightning.pytorch as pl, numpy as np, torch
 
-class FirstBatches(pl.Callback):
+class Probe(pl.Callback):
+    \"\"\"Saves each rank's first training batch and validation draws, and the logged validation metrics.\"\"\"
+
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if trainer.global_step == 0:
             np.save(f"first_batch_rank{trainer.global_rank}.npy", batch[0].cpu().numpy())
+
+    def on_validation_epoch_start(self, trainer, pl_module):
+        self.drawn = []
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        if isinstance(outputs, dict) and "samples" in outputs:
+            self.drawn.append((outputs["theta"].cpu(), outputs["samples"].cpu()))
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        if self.drawn:
+            theta, samples = (torch.cat(part).numpy() for part in zip(*self.drawn))
+            np.savez(f"validation_rank{trainer.global_rank}.npz", theta=theta, samples=samples)
+
+    def on_fit_end(self, trainer, pl_module):
+        if trainer.global_rank == 0:
+            metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+            json.dump(metrics, open("val_metrics.json", "w"))
 """
 
 
@@ -206,9 +228,16 @@ def test_two_process_ddp_fit_and_predict(tmp_path):
     cmpe = [sys.executable, "-m", "cmpe_lightning"]
     (tmp_path / "probe.py").write_text(PROBE)  # found from the working folder, as a user's own module
     subprocess.run([*cmpe, "fit", "--config", config, *ddp, "--trainer.val_check_interval", "2",
-                    "--trainer.callbacks+=probe.FirstBatches"], cwd=tmp_path, check=True)
+                    "--trainer.callbacks+=probe.Probe"], cwd=tmp_path, check=True)
     first = [np.load(tmp_path / f"first_batch_rank{rank}.npy") for rank in (0, 1)]
     assert first[0].shape == first[1].shape and not np.array_equal(*first)  # each rank simulates its own data
+    # the metrics logged in DDP equal one process's computation on both ranks' draws together
+    drawn = [np.load(tmp_path / f"validation_rank{rank}.npz") for rank in (0, 1)]
+    theta, samples = (torch.as_tensor(np.concatenate([d[key] for d in drawn])) for key in ("theta", "samples"))
+    logged = json.loads((tmp_path / "val_metrics.json").read_text())
+    for metric in (CalibrationError(), PosteriorRMSE()):
+        metric.update(samples, theta)
+        assert float(metric.compute()) == pytest.approx(logged[f"val/{metric.name}"], abs=1e-5), metric.name
     observations = np.random.default_rng(0).normal(size=(5, 2)).astype(np.float32)
     np.save(tmp_path / "obs.npy", observations)
     subprocess.run(
