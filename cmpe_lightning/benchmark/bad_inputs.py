@@ -35,14 +35,18 @@ def _checkpoint_bytes() -> bytes:
 
 
 def _shard_bytes() -> bytes:
-    buffer = io.BytesIO()
-    np.savez(buffer, index=np.arange(4), theta=np.zeros((4, 2)), x=np.ones((4, 2)))
-    return buffer.getvalue()
+    return _npz(index=np.arange(4), theta=np.zeros((4, 2)), x=np.ones((4, 2)))
 
 
 def _npy(array: np.ndarray, allow_pickle: bool = False) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=allow_pickle)
+    return buffer.getvalue()
+
+
+def _npz(**arrays: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
     return buffer.getvalue()
 
 
@@ -69,7 +73,7 @@ def observation_cases() -> list[tuple[str, str, bytes]]:
         ("a .pt file with a pickled class instance", "obs.pt", _pt({"observations": torch.zeros(2, 2),
                                                                     "extra": argparse.Namespace(a=1)})),
         ("a .pt holding a list", "obs.pt", _pt([torch.zeros(2), torch.zeros(2)])),
-        ("a .npz without the array 'observations'", "obs.npz", (lambda b: (np.savez(b, data=np.zeros((2, 2))), b.getvalue())[1])(io.BytesIO())),
+        ("a .npz without the array 'observations'", "obs.npz", _npz(data=np.zeros((2, 2)))),
         ("a CSV with a header line", "obs.csv", b"a,b\n0.1,0.2\n"),
         ("a CSV with 3 columns", "obs.csv", b"0.1,0.2,0.3\n"),
         ("an unknown suffix (.json)", "obs.json", b"[[0.1, 0.2]]"),
