@@ -1,5 +1,5 @@
 """``python -m cmpe_lightning`` is the ``cmpe`` command."""
 
-from .cli import main
+from .cli_entry import main
 
 main()

@@ -11,6 +11,7 @@ import yaml
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from .callbacks import PosteriorMetrics, PosteriorSampleWriter
+from .cli_checks import check_command
 from .cli_messages import ProjectHelpFormatter, UsageError, run_for_people
 from .estimators import PosteriorEstimator
 from .estimators.checkpoints import read_checkpoint
@@ -97,6 +98,8 @@ class CMPECLI(LightningCLI):
             if not Path(path).is_file():
                 raise UsageError(f"--ckpt_path {path!r}: no such checkpoint file.")
             self.checkpoint_hparams = read_checkpoint(path).get("hyper_parameters", {})
+        if subcommand:
+            check_command(subcommand, self.config[subcommand], self.checkpoint_hparams)
         super()._parse_ckpt_path()
 
     def before_instantiate_classes(self) -> None:

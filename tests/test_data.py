@@ -153,6 +153,18 @@ def test_a_simulator_without_reference_posterior_gives_a_test_set_without_one():
     assert set(batch) == {"theta", "x"} and batch["x"].shape == (1, 2)
 
 
+def test_cache_folder_moves_with_environment_variables(tmp_path, monkeypatch):
+    from cmpe_lightning.data.reference_cache import default_cache_folder
+
+    monkeypatch.delenv("CMPE_LIGHTNING_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_folder() == tmp_path / "xdg" / "cmpe_lightning" / "references"
+    monkeypatch.setenv("CMPE_LIGHTNING_CACHE", str(tmp_path / "mine"))  # wins over XDG_CACHE_HOME
+    assert default_cache_folder() == tmp_path / "mine" / "references"
+    SimulationDataModule(TwoMoons(), num_test_observations=2, num_reference_samples=20).setup("test")
+    assert len(list((tmp_path / "mine" / "references").glob("*.pt"))) == 1 and not (tmp_path / "xdg").exists()
+
+
 def test_reference_posterior_is_computed_once(tmp_path, monkeypatch):
     def make(seed=0):
         return SimulationDataModule(TwoMoons(), num_test_observations=2, num_reference_samples=50, seed=seed,

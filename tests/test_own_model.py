@@ -1,5 +1,6 @@
 """The ways in for a model of one's own: a Simulator in one's own file, plain functions, simulations made elsewhere."""
 
+import itertools
 import re
 import sys
 import textwrap
@@ -146,7 +147,7 @@ def test_function_simulator_prior_and_errors():
     sim = FunctionSimulator(BoxUniform([0.0], [2.0]), lambda theta: theta ** 2)
     log_prob = sim.log_prob_prior(torch.tensor([[1.0], [3.0], [-1.0]]))
     assert log_prob[0] == pytest.approx(-np.log(2.0)) and torch.isinf(log_prob[1:]).all()
-    with pytest.raises(ValueError, match="returned 1 observations for 4"):
+    with pytest.raises(ValueError, match="returned 1 observations for 2"):  # found by the trial call at set-up
         FunctionSimulator(BoxUniform([0.0], [1.0]), lambda theta: theta[:1], x_shape=(1,)).simulate(
             torch.zeros(4, 1), torch.Generator())
     with pytest.raises(ValueError, match="torch.distributions.Distribution"):
@@ -156,3 +157,59 @@ def test_function_simulator_prior_and_errors():
     with pytest.raises(ValueError, match="shape"):
         FunctionSimulator(BoxUniform([0.0], [1.0]), lambda theta: theta, x_shape=(2,)).simulate(
             torch.zeros(4, 1), torch.Generator())
+
+
+def _numpy_model(theta, rng):  # vectorized numpy
+    return np.sin(theta) + 0.1 * rng.standard_normal(theta.shape)
+
+
+def _no_return(theta):
+    theta * 2
+
+
+def _growing(theta, rng, calls=itertools.count(3)):  # a longer observation on every call
+    return np.zeros(next(calls))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: FunctionSimulator(BoxUniform([0.0] * 3, [1.0] * 3), lambda theta: theta[:, 4]),
+     r"<lambda> failed .* float32 torch tensor of shape \(2, 3\) .* theta_dim 3.*IndexError.*prior draws 3 parameters"),
+    (lambda: FunctionSimulator(BoxUniform([0.0], [1.0]), _numpy_model, backend="torch"),
+     r"test_own_model._numpy_model failed .* It runs with backend: numpy"),
+    (lambda: FunctionSimulator(BoxUniform([0.0], [1.0]), _no_return),
+     r"test_own_model._no_return returned None for 2 parameter vectors.*Is a `return` missing"),
+    (lambda: FunctionSimulator(BoxUniform([0.0], [1.0]), lambda theta, rng: float(theta[0]), backend="numpy",
+                               vectorized=False),
+     r"<lambda> returned a single number \(.*\) for one parameter vector.*\[value\] for one number per run"),
+    (lambda: FunctionSimulator(BoxUniform([0.0], [1.0]), _growing, backend="numpy", vectorized=False),
+     r"_growing returned observations of shape \(\d,\) on one call and \(\d,\) on another"),
+    (lambda: FunctionSimulator(BoxUniform([0.0], [1.0]), lambda theta: theta.repeat(1, 4), x_shape=[5]),
+     r"<lambda> returns observations of shape \(4,\) .* but x_shape is \(5,\)"),
+])
+def test_function_simulator_mistakes_name_the_function_and_the_shapes(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_simulator_subclass_of_the_wrong_shapes_is_named():
+    from cmpe_lightning import Simulator
+
+    class Drifting(Simulator):  # its output differs from its x_shape on a later call
+        theta_dim, x_shape = 2, (10,)
+
+        def sample_prior(self, num, generator):
+            return torch.rand(num, 2, generator=generator)
+
+        def simulate(self, theta, generator):
+            return torch.zeros(len(theta), 10 if len(theta) < 5 else 12)
+
+    class ThreeParameters(Drifting):  # its prior draws 2 parameters
+        theta_dim = 3
+
+    Drifting().sample_joint(4, torch.Generator())
+    with pytest.raises(ValueError, match=r"test_own_model.*Drifting simulated shape \(8, 12\) for 8 parameter vectors;"
+                                         r" its x_shape \(10,\) asks for \(8, 10\)"):
+        Drifting().sample_joint(8, torch.Generator())
+    with pytest.raises(ValueError, match=r"ThreeParameters.sample_prior\(4, generator\) returned shape \(4, 2\);"
+                                         r" expected a tensor of shape \(4, 3\)"):
+        ThreeParameters().sample_joint(4, torch.Generator())

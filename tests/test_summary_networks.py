@@ -51,3 +51,22 @@ def test_set_transformer_replaces_the_deep_set_from_yaml(tmp_path, monkeypatch):
         "--model.init_args.summary_network.init_args.width", "32",
     ])
     assert isinstance(cli.model.summary_network, SetTransformerSummary) and cli.trainer.global_step == 3
+
+
+@pytest.mark.parametrize("x_shape", [(50, 1), (50,)])
+def test_time_series_of_any_channel_layout_fits_the_default_standardization(x_shape):
+    """A series ``(length, 1)`` or ``(length,)`` goes through the default standardization, the loss and sampling."""
+    from cmpe_lightning import ConsistencyPosteriorEstimator
+
+    torch.manual_seed(0)
+    theta = torch.randn(64, 2)
+    x = (theta[:, :1] + theta[:, 1:] * torch.linspace(0, 1, 50)).reshape(64, *x_shape) + 0.1 * torch.randn(64, *x_shape)
+    est = ConsistencyPosteriorEstimator(2, x_shape, summary_network=TimeSeriesSummary(in_channels=1, out_features=8))
+    est.theta_standardizer.fit(theta)
+    est.preprocessing.fit(x)  # raised "doesn't match the broadcast shape [50, 50]" for (50, 1)
+    est._fit_training_range(x)
+    assert est.preprocessing.mean.shape == x_shape
+    torch.testing.assert_close(est.preprocessing(x).mean(0), torch.zeros(x_shape), atol=1e-4, rtol=0)
+    loss = est.loss(theta, x)
+    assert loss.shape == (64,) and torch.isfinite(loss).all()
+    assert est.sample(x[:3], 5).shape == (3, 5, 2)

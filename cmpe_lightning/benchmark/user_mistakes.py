@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,9 +28,39 @@ FAST = ["--trainer.max_steps", "3", "--trainer.enable_progress_bar", "false"]
 
 MY_MODEL = '''
 import numpy as np
+import torch
+from cmpe_lightning import Simulator
 
 def simulate_wrong(theta):          # returns one row for the whole batch
     return theta[:1]
+
+def line5(theta, rng):              # one run of a model of 5 parameters
+    return theta[0] + theta[4] * np.linspace(0, 1, 10) + 0.1 * rng.standard_normal(10)
+
+def torch_model(theta):             # vectorized, in torch
+    return torch.sin(theta) + 0.1 * torch.randn_like(theta)
+
+def numpy_model(theta, rng):        # vectorized, in numpy
+    return np.sin(theta) + 0.1 * rng.standard_normal(theta.shape)
+
+def no_return(theta):
+    x = 2 * theta
+
+def total(theta, rng):              # one number per run, not an array
+    return float(theta.sum())
+
+def growing(theta, rng, runs=[]):   # one value more on every call
+    runs.append(1)
+    return np.zeros(len(runs) + 2)
+
+class WrongShape(Simulator):        # says x_shape (10,), simulates 12 values
+    theta_dim, x_shape = 2, (10,)
+
+    def sample_prior(self, num, generator):
+        return torch.rand(num, 2, generator=generator, device=generator.device)
+
+    def simulate(self, theta, generator):
+        return torch.zeros(len(theta), 12, device=theta.device)
 '''
 
 SETUP = textwrap.dedent('''
@@ -43,6 +74,14 @@ SETUP = textwrap.dedent('''
     open("keep/notes.txt", "w").write("my notes")
     open("posterior.npz", "wb").write(b"earlier results")
 ''')
+
+OWN_MODEL = ["cmpe", "fit", "--model", "cmpe_lightning.ConsistencyPosteriorEstimator", "--data",
+             "cmpe_lightning.SimulationDataModule", *FAST]
+FUNCTION = [*OWN_MODEL, "--data.simulator", "cmpe_lightning.FunctionSimulator", "--data.simulator.prior",
+            "cmpe_lightning.BoxUniform", "--data.simulator.prior.low", "[0, 0, 0]",
+            "--data.simulator.prior.high", "[1, 1, 1]"]
+PER_RUN = ["--data.simulator.backend", "numpy", "--data.simulator.vectorized", "false"]
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 # (what the user did, the command's arguments); files named in PROTECTED must survive unchanged
 MISTAKES: list[tuple[str, list[str]]] = [
@@ -90,6 +129,33 @@ MISTAKES: list[tuple[str, list[str]]] = [
     ("import of arrays of different lengths", ["cmpe-simulate", "import", "theta.csv", "x.csv", "--out", "imported"]),
     ("import into a folder with files", ["cmpe-simulate", "import", "theta.csv", "x10.csv", "--out", "keep"]),
     ("plot of a file that is not a samples file", ["cmpe-plot", "obs.npy"]),
+    ("test without --ckpt_path", ["cmpe", "test", "--config", str(TWO_MOONS)]),
+    ("predict with a config but without --ckpt_path",
+     ["cmpe", "predict", "--config", str(TWO_MOONS), "--observations", "obs.npy"]),
+    ("predict with another estimator class than the checkpoint's",
+     ["cmpe", "predict", "--ckpt_path", CKPT, "--observations", "obs.npy", "--model",
+      "cmpe_lightning.FlowMatchingPosteriorEstimator"]),
+    ("--trainer.accelerator gpu without a GPU",
+     ["cmpe", "fit", "--config", str(TWO_MOONS), "--trainer.accelerator", "gpu", *FAST]),
+    ("logger save_dir that is a file",
+     ["cmpe", "fit", "--config", str(TWO_MOONS), "--trainer.logger.init_args.save_dir", "keep/notes.txt", *FAST]),
+    (f"--trainer.devices {CORES + 1} on a CPU of {CORES} cores (a warning; it trains)",
+     ["cmpe", "fit", "--config", str(TWO_MOONS), "--trainer.devices", str(CORES + 1), *FAST,
+      "--data.init_args.num_simulations", "256", "--data.init_args.num_validation", "64"]),
+    ("prior of 3 dimensions for a function of 5 parameters",
+     [*FUNCTION, "--data.simulator.simulator", "my_model.line5", *PER_RUN]),
+    ("backend numpy for a function in torch",
+     [*FUNCTION, "--data.simulator.simulator", "my_model.torch_model", "--data.simulator.backend", "numpy"]),
+    ("backend torch for a function in numpy", [*FUNCTION, "--data.simulator.simulator", "my_model.numpy_model"]),
+    ("function that returns None", [*FUNCTION, "--data.simulator.simulator", "my_model.no_return"]),
+    ("function that returns a number, not an array",
+     [*FUNCTION, "--data.simulator.simulator", "my_model.total", *PER_RUN]),
+    ("function whose output shape differs between calls",
+     [*FUNCTION, "--data.simulator.simulator", "my_model.growing", *PER_RUN]),
+    ("function output that differs from the x_shape given",
+     [*FUNCTION, "--data.simulator.simulator", "my_model.torch_model", "--data.simulator.x_shape", "[5]"]),
+    ("Simulator class whose output differs from its x_shape",
+     [*OWN_MODEL, "--data.simulator", "my_model.WrongShape", "--data.num_simulations", "256"]),
     ("Python: NaN observation", ["python", "-c", "import torch; from cmpe_lightning import Posterior; "
                                  f"Posterior.load('{CKPT}').sample(torch.tensor([[float('nan'), 0.0]]), 10)"]),
     ("Python: observation far outside the simulations", ["python", "-W", "error::UserWarning", "-c",
@@ -121,10 +187,13 @@ def run(folder: Path) -> list[dict]:
         before = digest(folder)
         done = subprocess.run(command, cwd=folder, capture_output=True, text=True, env=env, timeout=600)
         output = (done.stderr + done.stdout).strip()
-        message = next((line for line in output.splitlines()[::-1] if "error" in line.lower() or "warning" in line.lower()),
-                       output.splitlines()[-1] if output else "")
+        lines = output.splitlines() or [""]
+        errors = [line for line in lines if re.search(r"error: |Error: ", line)]
+        warned = [line for line in lines if re.search(r"[Ww]arning: |\.py:\d+: ", line)]
+        message = errors[-1] if errors else warned[0] if warned else lines[-1]  # a warning comes first, an error last
         rows.append({"mistake": what, "command": " ".join(command[:1] + [c.replace(str(CONFIGS), "configs") for c in command[1:]]),
-                     "exit": done.returncode, "traceback": "Traceback" in output, "message": message.strip(),
+                     "exit": done.returncode, "traceback": "Traceback" in output,
+                     "message": message.strip().replace(f"{CONFIGS.parent}/", ""),  # a warning's source file
                      "files intact": before == digest(folder)})
         print(f"{what}: exit {done.returncode}, traceback {rows[-1]['traceback']}: {message[:160]}", flush=True)
     return rows

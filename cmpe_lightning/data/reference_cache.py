@@ -23,9 +23,15 @@ from ..bank.writer import describe_simulator
 from ..simulators.base import Simulator
 
 
+CACHE_ENV = "CMPE_LIGHTNING_CACHE"
+
+
 def default_cache_folder() -> Path:
-    """``$XDG_CACHE_HOME/cmpe_lightning/references`` (``~/.cache/...`` by default)."""
-    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    """``$CMPE_LIGHTNING_CACHE/references`` where that variable is set, else
+    ``$XDG_CACHE_HOME/cmpe_lightning/references`` (``~/.cache/cmpe_lightning/references`` by default)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser() / "references"
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser()
     return root / "cmpe_lightning" / "references"
 
 

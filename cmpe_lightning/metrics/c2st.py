@@ -6,8 +6,6 @@ import warnings
 
 import numpy as np
 import torch
-from sklearn.model_selection import KFold, cross_val_score
-from sklearn.neural_network import MLPClassifier
 from torch import Tensor
 
 from .base import PosteriorMetric, batch_generator
@@ -52,6 +50,9 @@ def c2st(reference: Tensor, samples: Tensor, seed: int = 1, num_folds: int = 5, 
     data = torch.cat([(reference - mean) / std, (samples - mean) / std]).numpy()
     target = np.concatenate([np.zeros(len(reference)), np.ones(len(samples))])
     width = 10 * reference.shape[1] if hidden_units is None else hidden_units
+    from sklearn.model_selection import KFold, cross_val_score  # here: scikit-learn takes 0.1 s to import
+    from sklearn.neural_network import MLPClassifier
+
     classifier = MLPClassifier(
         activation="relu", hidden_layer_sizes=(width, width), max_iter=10000, solver="adam", random_state=seed
     )
@@ -80,6 +81,7 @@ class C2ST(PosteriorMetric):
 
     name = "c2st"
     requires_reference = True
+    trains_classifier = True
     higher_is_better = False
 
     def __init__(self, seed: int = 1, num_folds: int = 5, n_jobs: int | None = None, **kwargs):
@@ -131,6 +133,7 @@ class JointC2ST(PosteriorMetric):
 
     name = "joint_c2st"
     requires_observations = True
+    trains_classifier = True
     higher_is_better = False
 
     def __init__(self, seed: int = 1, num_folds: int = 5, hidden_units: int | None = None, **kwargs):

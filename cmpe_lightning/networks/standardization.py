@@ -57,10 +57,13 @@ class Standardizer(nn.Module):
         if tuple(values.shape[1:]) != self.event_shape:
             raise ValueError(f"Standardizer expects values of shape (num, {self.event_shape}), got {tuple(values.shape)}.")
         values = values.to(self.mean.device, torch.float64)
-        reduce = [0] + [i + 1 for i in range(len(self.event_shape)) if self.mean.shape[i] == 1]
-        self.mean.copy_(values.mean(dim=reduce))
+        # the axes that share statistics follow from the mode, not from the sizes: an x_shape of (50, 1) keeps one
+        # statistic per time point in ``elementwise`` mode (its axis of size 1 is not shared)
+        shared = {"elementwise": 0, "last_dim": len(self.event_shape) - 1, "scalar": len(self.event_shape)}[self.mode]
+        reduce = list(range(1 + max(shared, 0)))
+        self.mean.copy_(values.mean(dim=reduce).reshape(self.mean.shape))
         # a constant entry keeps std 1 instead of dividing by zero
-        std = values.std(dim=reduce)
+        std = values.std(dim=reduce).reshape(self.std.shape)
         self.std.copy_(torch.where(std > 0, std, torch.ones_like(std)))
         self.num_fitted.fill_(len(values))
 

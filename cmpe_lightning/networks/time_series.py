@@ -13,6 +13,11 @@ from .summary import dense_stack
 class TimeSeriesSummary(nn.Module):
     """Summary of a time series ``(batch, length, channels)`` (or ``(batch, length)`` for one channel).
 
+    Shapes it takes: a simulator (or DataModule) with ``x_shape: [length, channels]`` and ``in_channels:
+    channels``, or ``x_shape: [length]`` (equivalently ``[length, 1]``) and ``in_channels: 1``. The estimator's
+    default standardization (``x_standardization: elementwise``) works with both, one mean and standard deviation
+    per time point and channel; ``last_dim`` shares them across time, one per channel.
+
     ``kind: convolution``: ``layers`` blocks of a kernel-5 convolution and a stride-2 one (ReLU), then the mean
     and standard deviation over time, so any length works; ``kind: gru``: a GRU whose last hidden state
     summarizes the series (as in BayesFlow's time series networks). A dense stack maps either to

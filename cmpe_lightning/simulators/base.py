@@ -48,9 +48,34 @@ class Simulator(ABC):
         raise NotImplementedError(f"{type(self).__name__} has no reference posterior sampler.")
 
     def sample_joint(self, num: int, generator: torch.Generator) -> tuple[Tensor, Batch]:
-        """Draws ``num`` pairs ``(theta, x)`` from the joint distribution."""
+        """Draws ``num`` pairs ``(theta, x)`` from the joint distribution, checked to have the declared shapes."""
         theta = self.sample_prior(num, generator)
-        return theta, self.simulate(theta, generator)
+        if not isinstance(theta, Tensor) or tuple(theta.shape) != (num, *self.theta_shape):
+            raise ValueError(
+                f"{self.origin}.sample_prior({num}, generator) returned {found_shape(theta)}; expected a tensor of"
+                f" shape {(num, *self.theta_shape)}, one parameter vector of theta_shape {tuple(self.theta_shape)} per"
+                f" draw."
+            )
+        x = self.simulate(theta, generator)
+        self.check_simulated(x, num)
+        return theta, x
+
+    @property
+    def origin(self) -> str:
+        """The user's code behind this simulator, ``module.Class``, for messages that point at it."""
+        return f"{type(self).__module__}.{type(self).__qualname__}"
+
+    def check_simulated(self, x: Batch, num: int) -> None:
+        """Raises an error naming :attr:`origin` unless ``x`` is ``num`` observations of shape ``x_shape``."""
+        try:
+            if check_batch(x, self.x_shape, "x") == num:
+                return
+        except ValueError:
+            pass
+        raise ValueError(
+            f"{self.origin} simulated {found_shape(x)} for {num} parameter vectors; its x_shape {self.x_shape} asks"
+            f" for {describe(self.x_shape, str(num))}. The shape of what it returns must match x_shape on every call."
+        )
 
     @property
     def output_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -81,6 +106,15 @@ class Simulator(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(theta_shape={self.theta_shape}, x_shape={self.x_shape})"
+
+
+def found_shape(x: object) -> str:
+    """What a simulator returned, for messages: ``shape (4, 10)``, ``{a: shape (4, 2)}`` or ``NoneType``."""
+    if isinstance(x, (Tensor, np.ndarray)):
+        return f"shape {tuple(x.shape)}"
+    if isinstance(x, dict):
+        return "{" + ", ".join(f"{name}: {found_shape(part)}" for name, part in x.items()) + "}"
+    return type(x).__name__
 
 
 def sample_by_rejection(

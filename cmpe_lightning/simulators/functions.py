@@ -12,8 +12,8 @@ from torch import Tensor
 from torch.distributions import Distribution
 
 from ..utils.imports import import_object
-from ..utils.structure import Batch, ShapeSpec, normalize_shape, shape_of
-from .base import Simulator
+from ..utils.structure import Batch, ShapeSpec, map_structure, normalize_shape, shape_of
+from .base import Simulator, found_shape
 from .priors import as_vector_distribution
 
 
@@ -32,8 +32,10 @@ class FunctionSimulator(Simulator):
             A batch of independent scalar distributions counts as one vector-valued prior.
         simulator: the forward model, or its import path (``"my_model.simulate"``, found in the working
             folder). Vectorized: ``(num, theta_dim) -> (num, *x_shape)``; per run: ``(theta_dim,) -> x_shape``.
-        x_shape: the shape of one observation (or a dict of named shapes); ``None`` simulates one prior draw
-            to find it.
+        x_shape: the shape of one observation (or a dict of named shapes); ``None`` takes the shape found by the
+            trial call at construction (two prior draws), which also checks the function: a function that fails
+            there, returns ``None``, a single number or shapes that differ between runs, or disagrees with a given
+            ``x_shape``, is an error that names it, what it was given and what is expected.
         backend: ``"numpy"`` (float64 arrays in, arrays out) or ``"torch"`` (float32 tensors in and out).
         vectorized: whether ``simulator`` takes a batch of parameter vectors.
 
@@ -80,10 +82,12 @@ class FunctionSimulator(Simulator):
             raise ValueError(f"simulator must be a function or its import path, got {simulator!r}.")
         self.takes_rng = _positional_arguments(self.function) >= 2
         self.theta_dim = int(self.prior_distribution.event_shape[0])
-        if x_shape is None:
-            theta = self.sample_prior(1, torch.Generator().manual_seed(0))
-            x_shape = shape_of(self._call(theta, torch.Generator().manual_seed(0)))
-        self.x_shape: ShapeSpec = normalize_shape(x_shape)
+        found = self._probe()
+        if x_shape is not None and normalize_shape(x_shape) != found:
+            raise ValueError(f"{self.origin} returns observations of shape {found} (one run, found on a trial call),"
+                             f" but x_shape is {normalize_shape(x_shape)}: correct x_shape, or leave it out to use the"
+                             f" found one.")
+        self.x_shape: ShapeSpec = found
 
     def sample_prior(self, num: int, generator: torch.Generator) -> Tensor:
         with _seeded(generator):
@@ -101,8 +105,62 @@ class FunctionSimulator(Simulator):
     def simulate(self, theta: Tensor, generator: torch.Generator) -> Batch:
         self.check_theta(theta)
         x = self._call(theta, generator)
-        self.check_x(x)
+        self.check_simulated(x, len(theta))
         return x
+
+    @property
+    def origin(self) -> str:
+        """The user's function, ``module.name``."""
+        return _name(self.function)
+
+    def _probe(self) -> ShapeSpec:
+        """The shape of one observation, from a trial call on two prior draws made at construction; a function that
+        fails there gets one paragraph naming it, what it was given and, where another setting works, that setting."""
+        theta = self.sample_prior(2, torch.Generator().manual_seed(0))
+        try:
+            x = self._call(theta, torch.Generator().manual_seed(0))
+        except SimulatorOutputError:
+            raise
+        except Exception as error:  # noqa: BLE001 -- the user's function: any failure is explained, with its cause
+            given = ("a float64 numpy array" if self.backend == "numpy" else "a float32 torch tensor") + (
+                f" of shape {(2, self.theta_dim) if self.vectorized else (self.theta_dim,)}")
+            prior = type(self.prior_distribution).__name__
+            raise ValueError(
+                f"{self.origin} failed on a trial call at set-up, given theta as {given} (drawn from the prior {prior},"
+                f" theta_dim {self.theta_dim}; backend: {self.backend}, vectorized: {str(self.vectorized).lower()}):"
+                f" {type(error).__name__}: {error}. {self._hint(theta, error)}"
+            ) from error
+        shape = shape_of(x)
+        for part in (shape.values() if isinstance(shape, dict) else [shape]):
+            if not part or 0 in part:
+                one = "shape (num, 1)" if self.vectorized else "[value]"
+                raise SimulatorOutputError(
+                    f"{self.origin} returned {found_shape(x)} for 2 parameter vectors: observations of shape {part},"
+                    f" which hold no axis of values; return {one} for one number per run.")
+        return normalize_shape(shape)
+
+    def _hint(self, theta: Tensor, error: Exception) -> str:
+        """What to change, found by trying the other backend and vectorized settings on the same draws."""
+        settings = self.backend, self.vectorized
+        other = "torch" if self.backend == "numpy" else "numpy"
+        trials = [(other, self.vectorized), (self.backend, not self.vectorized), (other, not self.vectorized)]
+        for backend, vectorized in trials:
+            self.backend, self.vectorized = backend, vectorized
+            try:
+                self._call(theta, torch.Generator().manual_seed(0))
+                works = True
+            except Exception:  # noqa: BLE001 -- this setting fails too
+                works = False
+            finally:
+                self.backend, self.vectorized = settings
+            if works:
+                return (f"It runs with backend: {backend} and vectorized: {str(vectorized).lower()}: set those"
+                        f" ({'numpy arrays' if backend == 'numpy' else 'torch tensors'} in and out,"
+                        f" {'a batch of parameter vectors' if vectorized else 'one parameter vector'} per call).")
+        if isinstance(error, IndexError):
+            return (f"The prior draws {self.theta_dim} parameters: does the function read more (a prior of fewer"
+                    f" dimensions than the model has parameters)? Give the prior one dimension per parameter.")
+        return "Check that the function runs on such a theta, and that the prior has one dimension per parameter."
 
     def _call(self, theta: Tensor, generator: torch.Generator) -> Batch:
         """Runs the user's function on ``theta`` and returns float32 tensors on the generator's device."""
@@ -114,14 +172,49 @@ class FunctionSimulator(Simulator):
         extra = (rng,) if self.takes_rng else ()
         with _seeded(generator, enabled=not self.takes_rng):
             if self.vectorized:
-                out = _as_tensors(self.function(args, *extra), generator.device)
+                out = self._as_tensors(self.function(args, *extra), generator.device, f"{len(theta)} parameter vectors")
             else:
-                runs = [_as_tensors(self.function(row, *extra), generator.device) for row in args]
-                out = _stack(runs)
-        if (got := len(out) if isinstance(out, Tensor) else len(next(iter(out.values())))) != len(theta):
-            raise ValueError(f"{_name(self.function)} returned {got} observations for {len(theta)} parameter vectors"
-                             f" (vectorized={self.vectorized}: is that the right setting?).")
+                one = "one parameter vector"
+                out = self._stack([self._as_tensors(self.function(row, *extra), generator.device, one) for row in args])
+        got = [len(t) if t.ndim else 0 for t in (out.values() if isinstance(out, dict) else [out])]
+        if set(got) != {len(theta)}:
+            raise SimulatorOutputError(
+                f"{self.origin} returned {got[0] if len(set(got)) == 1 else got} observations for {len(theta)}"
+                f" parameter vectors (vectorized={self.vectorized}: is that the right setting?).")
         return out
+
+    def _as_tensors(self, value: Any, device: torch.device, given: str) -> Batch:
+        """The function's return value as float32 tensors, or an error naming the function and what it returned."""
+        if isinstance(value, dict):
+            return {str(k): self._as_tensors(v, device, given) for k, v in value.items()}
+        known = f" with x_shape {self.x_shape}" if hasattr(self, "x_shape") else ""  # unknown in the trial call
+        layout = "(num, *x_shape)" if self.vectorized else "x_shape"
+        expected = f"an array or tensor (or a dict of them) of shape {layout}{known}"
+        if value is None:
+            raise SimulatorOutputError(f"{self.origin} returned None for {given}; it must return {expected}. Is a"
+                                       f" `return` missing?")
+        try:
+            tensor = torch.as_tensor(np.asarray(value) if not isinstance(value, Tensor) else value,
+                                     dtype=torch.float32, device=device)
+        except (TypeError, ValueError) as error:
+            raise SimulatorOutputError(f"{self.origin} returned {type(value).__name__} for {given} ({error}); it must"
+                                       f" return {expected}.") from error
+        if tensor.ndim == 0:
+            one = "shape (num, 1)" if self.vectorized else "[value]"
+            raise SimulatorOutputError(f"{self.origin} returned a single number ({float(tensor):.4g}) for {given}; it"
+                                       f" must return {expected} ({one} for one number per run).")
+        return tensor
+
+    def _stack(self, runs: list[Batch]) -> Batch:
+        """One batch of the runs of a per-run function, or an error naming it where their shapes differ."""
+        shapes = [map_structure(lambda t: tuple(t.shape), run) for run in runs]
+        if any(shape != shapes[0] for shape in shapes):
+            other = next(shape for shape in shapes if shape != shapes[0])
+            raise SimulatorOutputError(f"{self.origin} returned observations of shape {shapes[0]} on one call and"
+                                       f" {other} on another; every run must return the same shape.")
+        if isinstance(runs[0], dict):
+            return {name: torch.stack([run[name] for run in runs]) for name in runs[0]}
+        return torch.stack(runs)
 
     def __repr__(self) -> str:
         return f"FunctionSimulator({_name(self.function)}, theta_dim={self.theta_dim}, x_shape={self.x_shape})"
@@ -170,21 +263,8 @@ class _seeded:
             torch.random.set_rng_state(self.torch_state)
 
 
-def _as_tensors(value: Any, device: torch.device) -> Batch:
-    if isinstance(value, dict):
-        return {str(k): _as_tensors(v, device) for k, v in value.items()}
-    try:
-        return torch.as_tensor(np.asarray(value) if not isinstance(value, Tensor) else value,
-                               dtype=torch.float32, device=device)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"A simulator function must return arrays or tensors (or a dict of them), got"
-                         f" {type(value).__name__}: {error}") from error
-
-
-def _stack(runs: list[Batch]) -> Batch:
-    if isinstance(runs[0], dict):
-        return {name: torch.stack([run[name] for run in runs]) for name in runs[0]}
-    return torch.stack(runs)
+class SimulatorOutputError(ValueError):
+    """A user's simulator function returned something unusable (the message says what and names the function)."""
 
 
 def _name(function: Callable) -> str:
