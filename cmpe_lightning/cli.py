@@ -10,11 +10,12 @@ import lightning.pytorch as pl
 import yaml
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
-from .callbacks import PosteriorMetrics, PosteriorSampleWriter
+from .callbacks import PosteriorSampleWriter
 from .cli_checks import check_command
 from .cli_messages import ProjectHelpFormatter, UsageError, run_for_people
 from .estimators import PosteriorEstimator
 from .estimators.checkpoints import read_checkpoint
+from .recipe import TRAINER_DEFAULTS, complete_callbacks, default_callbacks
 from .utils.imports import add_working_folder
 from .utils.structure import normalize_shape
 
@@ -125,6 +126,15 @@ class CMPECLI(LightningCLI):
             init_args.name = ""
         self.output_folder = run / name
 
+    def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
+        """The trainer, its configured callbacks completed by the default recipe's (:mod:`cmpe_lightning.recipe`)."""
+        config = self._get(self.config_init, "trainer", default={})
+        configured = config.get("callbacks") or []
+        configured = configured if isinstance(configured, list) else [configured]
+        defaults = default_callbacks(self.model, self.datamodule.theta_shape, fit=self.subcommand in (None, "fit"),
+                                     checkpoints=config.get("enable_checkpointing") is not False)
+        return super().instantiate_trainer(**{"callbacks": complete_callbacks(configured, defaults), **kwargs})
+
     def after_test(self) -> None:
         self._announce("metrics, diagnostic plots and TensorBoard logs")
 
@@ -141,8 +151,6 @@ class CMPECLI(LightningCLI):
         options = dict(self._get(self.config, "sampler", None) or {})
         options |= sampler_overrides(self.model, self.model_overrides, self.checkpoint_hparams or {})
         set_sampler_options(self.model, options)
-        if not any(isinstance(callback, PosteriorMetrics) for callback in self.trainer.callbacks):
-            self.trainer.callbacks.append(PosteriorMetrics())
 
     def after_fit(self) -> None:
         callback = self.trainer.checkpoint_callback
@@ -271,6 +279,7 @@ def run_cli(args: list[str] | None = None, run: bool = True) -> CMPECLI:
         parser_kwargs={"exit_on_error": False},
         parser_class=ProjectArgumentParser,
         model_overrides=overrides,
+        trainer_defaults=TRAINER_DEFAULTS,
         args=args,
         run=run,
     )

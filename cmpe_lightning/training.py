@@ -6,7 +6,6 @@ import os
 from typing import Any
 
 import lightning.pytorch as pl
-from lightning.pytorch.callbacks import EMAWeightAveraging
 from lightning.pytorch.cli import instantiate_module
 from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters_context
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -15,6 +14,7 @@ from torch import nn
 from .data import ArrayDataModule, SimulationDataModule
 from .estimators.base import PosteriorEstimator
 from .posterior import Posterior
+from .recipe import TRAINER_DEFAULTS, complete_callbacks, default_callbacks
 from .simulators.base import Simulator
 
 # short names -> (class path, fixed arguments)
@@ -33,7 +33,7 @@ def train(
     x: Any = None,
     *,
     num_simulations: int = 10_000,
-    max_steps: int = 5_000,
+    max_steps: int | None = None,
     batch_size: int = 64,
     num_validation: int | None = None,
     estimator_options: dict[str, Any] | None = None,
@@ -52,14 +52,19 @@ def train(
         theta, x: training pairs, ``(n, theta_dim)`` and ``(n, *x_shape)`` (or a dict of named parts); a tenth
             (at most 1024) validates, a twentieth (at most 200) is held out for :meth:`Posterior.diagnose`.
         num_simulations: the simulation budget with a ``simulator``.
-        max_steps: optimizer steps (the learning rate and CMPE's discretization follow them).
+        max_steps: optimizer steps (the learning rate and CMPE's discretization follow them); ``None``: the
+            default recipe's, from the budget (:class:`~cmpe_lightning.callbacks.TrainingLength`), with an early
+            stop on the validation loss.
         batch_size: pairs per step.
         num_validation: validation pairs (default: 1024 with a simulator, a tenth of ``theta`` otherwise).
         estimator_options: arguments of the estimator, as in a config's ``model.init_args`` (networks as
             ``{"class_path": ..., "init_args": {...}}``), e.g. ``{"num_steps": 10}`` or a ``summary_network``.
-        trainer_options: arguments of ``lightning.pytorch.Trainer`` that replace the defaults (1 device,
-            gradient clipping 1.0, no logger unless ``folder``), e.g. ``{"accelerator": "gpu", "precision": "bf16-mixed"}``.
-        ema_decay: decay of the weight average used after training (``None``: the last weights).
+        trainer_options: arguments of ``lightning.pytorch.Trainer`` that replace the default recipe's
+            (:mod:`cmpe_lightning.recipe`: 1 device, gradient clipping 1.0; no logger unless ``folder``), e.g.
+            ``{"accelerator": "gpu", "precision": "bf16-mixed"}``; ``callbacks`` given there replace the recipe's
+            of their kind.
+        ema_decay: decay of the weight average used after training (warmed up, :class:`~cmpe_lightning.callbacks.EMA`;
+            ``None``: the last weights).
         folder: where TensorBoard logs and checkpoints go (``folder/version_N``); ``None`` writes nothing.
         seed: seed of the data split, the simulations and the network's initialization.
         progress: show the progress bar.
@@ -81,14 +86,19 @@ def train(
     else:
         data = ArrayDataModule(theta, x, batch_size=batch_size, num_validation=num_validation, seed=seed)
     model = build_estimator(estimator, data.theta_shape, data.x_shape, estimator_options)
-    callbacks = [EMAWeightAveraging(decay=ema_decay)] if ema_decay is not None else []
-    defaults = {
-        "max_steps": max_steps, "max_epochs": -1, "accelerator": "auto", "devices": 1, "gradient_clip_val": 1.0,
-        "callbacks": callbacks, "enable_progress_bar": progress, "enable_model_summary": False,
+    options = dict(trainer_options or {})
+    configured = options.pop("callbacks", [])
+    defaults = default_callbacks(model, data.theta_shape, checkpoints=folder is not None, averaging=ema_decay)
+    trainer_defaults = {key: value for key, value in TRAINER_DEFAULTS.items() if key != "logger"}
+    trainer_defaults |= {
+        "callbacks": complete_callbacks(configured if isinstance(configured, list) else [configured], defaults),
+        "enable_progress_bar": progress, "enable_model_summary": False,
         "logger": TensorBoardLogger(folder, name="") if folder is not None else False,
-        "enable_checkpointing": folder is not None, "log_every_n_steps": 50,
+        "enable_checkpointing": folder is not None,
     }
-    trainer = pl.Trainer(**{**defaults, **(trainer_options or {})})
+    if max_steps is not None:
+        trainer_defaults["max_steps"] = max_steps
+    trainer = pl.Trainer(**{**trainer_defaults, **options})
     trainer.fit(model, datamodule=data)
     test_pairs = None
     if simulator is None:

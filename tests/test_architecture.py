@@ -55,20 +55,3 @@ def test_observations_with_nan_or_the_wrong_shape_are_refused():
     with pytest.raises(ValueError, match=r"x must have shape \(batch, 3\), got \{'a': \(2, 3\)\}"):
         est.sample({"a": torch.zeros(2, 3)}, 5)
     assert est.sample([[0.0, 1.0, 2.0]], 4, num_steps=1).shape == (1, 4, 2)  # lists and arrays work too
-
-
-def test_the_cli_adds_the_default_metrics_to_a_config_without_them(tmp_path, monkeypatch):
-    from pathlib import Path
-
-    import yaml
-
-    from cmpe_lightning.callbacks import PosteriorMetrics
-    from cmpe_lightning.cli import run_cli
-
-    monkeypatch.chdir(tmp_path)
-    config = yaml.safe_load((Path(__file__).parents[1] / "configs/two_moons/cmpe.yaml").read_text())
-    config["trainer"]["callbacks"] = [c for c in config["trainer"]["callbacks"] if "PosteriorMetrics" not in c["class_path"]]
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    cli = run_cli(["--config", "config.yaml"], run=False)
-    (metrics,) = [c for c in cli.trainer.callbacks if isinstance(c, PosteriorMetrics)]
-    assert [m.name for m in metrics.metrics] == ["c2st", "normalized_rmse"]

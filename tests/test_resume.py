@@ -15,17 +15,20 @@ from cmpe_lightning.cli import run_cli
 
 CONFIGS = Path(__file__).parents[1] / "configs" / "two_moons"
 MAX_STEPS, EVERY = 400, 20
-KEPT_CALLBACKS = ("EMAWeightAveraging", "ModelCheckpoint")  # the ones with state; the others only measure
+# the recipe's callbacks with state (EMA, BestWeights, TrainingSpeed) stay; K and the diagnostics only cost time here
+CALLBACKS = [
+    {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+     "init_args": {"save_last": True, "save_top_k": 0, "every_n_train_steps": EVERY}},
+    {"class_path": "cmpe_lightning.callbacks.SamplingStepSelection", "init_args": {"enabled": False}},
+    {"class_path": "cmpe_lightning.callbacks.PosteriorMetrics", "init_args": {"validation_interval": 0}},
+]
 
 
 def short_config(name: str, folder: Path) -> Path:
     """The two-moons config ``name``, cut to MAX_STEPS with a checkpoint every EVERY steps and validations between."""
     config = yaml.safe_load((CONFIGS / name).read_text())
     trainer = config["trainer"]
-    trainer["callbacks"] = [c for c in trainer["callbacks"] if c["class_path"].endswith(KEPT_CALLBACKS)]
-    for callback in trainer["callbacks"]:
-        if callback["class_path"].endswith("ModelCheckpoint"):
-            callback["init_args"]["every_n_train_steps"] = EVERY
+    trainer["callbacks"] = CALLBACKS
     trainer.update(max_steps=MAX_STEPS, enable_progress_bar=False, enable_model_summary=False)
     data = config["data"]["init_args"]
     data.update(num_validation=64, num_calibration_observations=0)

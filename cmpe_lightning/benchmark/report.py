@@ -35,7 +35,14 @@ PAPER_C2ST = {
 PAPER_SETTING = {"cmpe": "10", "fmpe": "1000"}  # the sampler settings the paper's figures show
 LABELS = {"acf": "ACF", "nsf": "NSF", "fmpe": "FMPE", "cmpe": "CMPE"}
 COLORS = {"acf": "tab:blue", "nsf": "tab:orange", "fmpe": "tab:green", "cmpe": "tab:red"}
-CRITERIA = ("calibration_error", "joint_c2st", "combined")
+# the reference-free scores of K a results file may hold (older files: the calibration error and classifier check)
+CRITERIA = ("energy_score", "calibration_error", "joint_c2st", "combined")
+
+
+def criteria_of(rows: list[dict]) -> list[str]:
+    """The criteria of :data:`CRITERIA` that every CMPE row of ``rows`` has."""
+    cmpe = [r for r in rows if r["estimator"] == "cmpe"]
+    return [c for c in CRITERIA if cmpe and all(r.get(f"val_{c}") is not None for r in cmpe)]
 
 
 def read_results(path: Path) -> list[dict]:
@@ -82,7 +89,7 @@ def step_choices(rows: list[dict]) -> list[dict]:
         best = int(np.argmin(c2st))
         entry = {"task": task, "budget": budget, "seed": seed, "best_k": int(group[best]["sampler_steps"]),
                  "best_c2st": float(c2st[best]), "auto_k": group[0]["auto_num_steps"]}
-        for criterion in CRITERIA:
+        for criterion in criteria_of(group):
             values = np.array([r[f"val_{criterion}"] for r in group])
             pick = int(np.argmin(values))
             entry[f"{criterion}_k"] = int(group[pick]["sampler_steps"])
@@ -205,17 +212,18 @@ def markdown(rows: list[dict]) -> str:
                 lines.append(f"| {task} | {budget} | {means[ten]:.3f} | {speed[fmpe] / speed[ten]:.0f}× | {chosen[2]} |"
                              f" {means[chosen]:.3f} | {speed[fmpe] / speed[chosen]:.0f}× | {means[fmpe]:.3f} |")
     choices = step_choices(rows)
+    criteria = criteria_of(rows)
     if choices:
         lines += ["", "Automatic K: each reference-free criterion's K (on validation simulations) against the K with the"
                   " best reference C2ST. gap: reference C2ST of the criterion's K minus the best; rho: Spearman correlation"
                   " of the criterion with the reference C2ST over K.", "",
-                  "| task | budget | seed | best K (C2ST) | " + " | ".join(f"{c}: K, gap, rho" for c in CRITERIA) + " |",
-                  "|---|---|---|---|" + "---|" * len(CRITERIA)]
+                  "| task | budget | seed | best K (C2ST) | " + " | ".join(f"{c}: K, gap, rho" for c in criteria) + " |",
+                  "|---|---|---|---|" + "---|" * len(criteria)]
         for c in choices:
             lines.append(f"| {c['task']} | {c['budget']} | {c['seed']} | {c['best_k']} ({c['best_c2st']:.3f}) | " + " | ".join(
-                f"{c[f'{n}_k']}, {c[f'{n}_gap']:+.3f}, {c[f'{n}_spearman']:.2f}" for n in CRITERIA) + " |")
+                f"{c[f'{n}_k']}, {c[f'{n}_gap']:+.3f}, {c[f'{n}_spearman']:.2f}" for n in criteria) + " |")
         lines += ["", "| criterion | runs within 0.02 of the best K | mean gap | mean rho |", "|---|---|---|---|"]
-        for n in CRITERIA:
+        for n in criteria:
             gaps = np.array([c[f"{n}_gap"] for c in choices])
             rhos = np.array([c[f"{n}_spearman"] for c in choices])
             lines.append(f"| {n} | {int((gaps <= 0.02).sum())} / {len(gaps)} | {gaps.mean():.3f} | {np.nanmean(rhos):.2f} |")

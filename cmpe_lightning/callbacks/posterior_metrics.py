@@ -40,10 +40,13 @@ class PosteriorMetrics(pl.Callback):
         validation_interval: every how many validations the metrics are computed too (0: never).
         validation_pairs: validation pairs drawn for them (per process).
         validation_samples: draws per validation pair.
+        validate_classifiers: also compute metrics that train a classifier (the joint C2ST) at those validations;
+            off by default, as scikit-learn's classifier can cost more than the training between validations.
     """
 
     def __init__(self, metrics: list[PosteriorMetric] | None = None, num_samples: int = 1000,
-                 validation_interval: int = 0, validation_pairs: int = 256, validation_samples: int = 100):
+                 validation_interval: int = 0, validation_pairs: int = 256, validation_samples: int = 100,
+                 validate_classifiers: bool = False):
         if num_samples < 1:
             raise ValueError(f"num_samples must be a positive integer, got {num_samples}.")
         if validation_interval < 0 or validation_pairs < 1 or validation_samples < 2:
@@ -55,7 +58,8 @@ class PosteriorMetrics(pl.Callback):
         names = [metric.name for metric in self.metrics]
         if len(set(names)) != len(names):
             raise ValueError(f"Each posterior metric must be named once, got {names}.")
-        self.validation_metrics = [metric.clone() for metric in self.metrics if not metric.requires_reference]
+        self.validation_metrics = [metric.clone() for metric in self.metrics if not metric.requires_reference
+                                   and (validate_classifiers or not metric.trains_classifier)]
         self._updated: set[str] = set()
         self._seconds = self._draws = self._evaluations = 0.0
         self._validations, self._validation_seconds, self._fit_start = 0, 0.0, 0.0

@@ -207,6 +207,11 @@ class SimulationBankDataModule(ResumableTrainingData, pl.LightningDataModule):
         self.setup("fit")
         return self._datasets[split]
 
+    @property
+    def num_training_pairs(self) -> int:
+        """Training runs (failed ones included), for the default recipe's training length."""
+        return len(self.dataset("train"))
+
     def training_data(self) -> tuple[Tensor, Batch]:
         """The training pairs ``(theta, x)``, for the estimator's standardization and preprocessing."""
         return self.dataset("train").tensors

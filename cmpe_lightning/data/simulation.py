@@ -56,7 +56,8 @@ class SimulationDataModule(ResumableTrainingData, pl.LightningDataModule):
         seed: the seed of every data stream.
         reference_cache: where the test set and its reference samples are kept once computed (they depend
             only on the simulator, its arguments, the seed and the sizes): ``true`` for
-            ``~/.cache/cmpe_lightning/references``, a folder, or ``false`` for no cache.
+            ``~/.cache/cmpe_lightning/references`` (moved by the environment variable ``CMPE_LIGHTNING_CACHE``,
+            then ``$CMPE_LIGHTNING_CACHE/references``, or by ``XDG_CACHE_HOME``), a folder, or ``false`` for no cache.
     """
 
     def __init__(
@@ -132,6 +133,11 @@ class SimulationDataModule(ResumableTrainingData, pl.LightningDataModule):
     @property
     def theta_dim(self) -> int:
         return self.simulator.theta_dim
+
+    @property
+    def num_training_pairs(self) -> int | None:
+        """The simulation budget, or ``None`` for online simulation (the default recipe's training length)."""
+        return self.num_simulations if self.mode == "fixed" else None
 
     def training_data(self, num: int = 10_000) -> tuple[Tensor, Batch]:
         """Training pairs to fit the estimator's standardization and preprocessing on: the whole budget, or

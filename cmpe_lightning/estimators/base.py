@@ -72,6 +72,9 @@ class PosteriorEstimator(pl.LightningModule, ABC):
         samples = est.sample(x, num_samples=1000)  # (batch, 1000, *theta_shape), original parameter space
     """
 
+    # whether each draw costs many network evaluations (an ODE), so that diagnostics during fit draw fewer
+    validation_draws_are_costly = False
+
     def __init__(
         self,
         theta_shape: int | Sequence[int],

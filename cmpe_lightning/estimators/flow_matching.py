@@ -64,6 +64,8 @@ class FlowMatchingPosteriorEstimator(PosteriorEstimator):
         max_batch_size: see :class:`PosteriorEstimator`.
     """
 
+    validation_draws_are_costly = True
+
     def __init__(
         self,
         theta_shape: int | Sequence[int],

@@ -32,6 +32,8 @@ class PosteriorMetric(Metric):
     requires_reference: bool = False
     # metrics that also need the observations get them as update(..., x=x) (a tensor or a dict of named parts)
     requires_observations: bool = False
+    # metrics that fit a scikit-learn classifier (seconds to minutes) are left out of validation by default
+    trains_classifier: bool = False
     full_state_update = False
 
     def update(self, samples: Tensor, theta: Tensor, reference: Tensor | None = None) -> None:  # pragma: no cover

@@ -128,6 +128,11 @@ class ImageDenoisingDataModule(ResumableTrainingData, pl.LightningDataModule):
     def theta_dim(self) -> int:
         return 28 * 28
 
+    @property
+    def num_training_pairs(self) -> int:
+        """Training images (each epoch draws their observations anew), for the default recipe's training length."""
+        return self.num_train_images
+
     def training_data(self, num: int = 10_000) -> tuple[Tensor, Tensor]:
         """Up to ``num`` training pairs (one noise draw each) to fit the estimator's standardization on."""
         return self.simulate(self.images()["train"][:num], STANDARDIZATION)
