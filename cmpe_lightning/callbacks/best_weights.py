@@ -25,11 +25,9 @@ class BestWeights(EarlyStopping):
     and then ends it with the weights of the best validation.
 
     The validation loss is seeded and computed on a fixed set (the same noise at every validation), so its
-    values are comparable across the fit. CMPE's consistency loss is not a measure of the posterior (on two
-    moons it is lowest at a fifth of the paper's 60 000 steps, long before the posterior is), so the recipe
-    judges CMPE by ``val/energy_score``, the energy score of seeded validation draws
-    (:class:`~cmpe_lightning.metrics.EnergyScore`, a strictly proper scoring rule); only validations that
-    computed the monitored value count.
+    values are comparable across the fit; only validations that computed the monitored value count (a metric
+    of the validation diagnostics may be monitored too). The default recipe uses it for the flows and FMPE,
+    not for CMPE, whose consistency loss does not measure the posterior.
 
     When the fit stops early, the weights of its best validation (the weight average's, under
     :class:`~cmpe_lightning.callbacks.EMA`) become the estimator's and the ``state_dict`` of the checkpoints
