@@ -108,11 +108,12 @@ def select_num_steps(model: Any, theta: Tensor, x: Batch, candidates: Sequence[i
     order = [default, *sorted(k for k in set(candidates) if k != default)]
     scale = theta.flatten(1).std(0).clamp_min(1e-12)  # every parameter counts alike
     per_pair, calibration, skipped = {}, {}, []
+    per_step = 0.0  # seconds per sampling step, from the default's time
     bar = tqdm(total=sum(order), unit="step", desc="Choosing K", disable=not progress, leave=False)
     try:
         for k in order:
             elapsed = time.perf_counter() - start
-            if per_pair and elapsed + elapsed / default * k > seconds:  # the default's time per step, times k
+            if per_pair and elapsed + per_step * k > seconds:
                 skipped.append(k)
                 continue
             bar.set_postfix_str(f"K = {k}")
@@ -122,6 +123,7 @@ def select_num_steps(model: Any, theta: Tensor, x: Batch, candidates: Sequence[i
             metric = CalibrationError().to(model.device)
             metric.update(samples, theta)
             calibration[k] = float(metric.compute())
+            per_step = per_step or (time.perf_counter() - start) / default
             bar.update(k)
     finally:
         bar.close()
