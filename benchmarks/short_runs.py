@@ -94,8 +94,9 @@ def simulate(model: str, num: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return theta, globals()[function](theta, rng).astype(np.float32)
 
 
-def fit(way: str, model: str, steps: int, budget: int, folder: Path) -> Path:
-    """Trains through one way in and returns the last checkpoint."""
+def fit(way: str, model: str, steps: int, budget: int, folder: Path, options: dict | None = None) -> Path:
+    """Trains through one way in (``options``: estimator arguments other than the defaults) and returns the last
+    checkpoint."""
     from cmpe_lightning import train
     from cmpe_lightning.cli import run_cli
 
@@ -104,7 +105,7 @@ def fit(way: str, model: str, steps: int, budget: int, folder: Path) -> Path:
              "--trainer.logger.init_args.save_dir", str(folder), "--trainer.max_steps", str(steps)]
     if way == "train":
         theta, x = simulate(model, budget, seed=1)
-        train("cmpe", theta=theta, x=x, max_steps=steps, folder=folder, progress=False)
+        train("cmpe", theta=theta, x=x, max_steps=steps, folder=folder, progress=False, estimator_options=options)
     elif way == "yaml":
         config = folder / "own.yaml"
         config.write_text(
@@ -113,12 +114,14 @@ def fit(way: str, model: str, steps: int, budget: int, folder: Path) -> Path:
             "      init_args:\n        prior:\n          class_path: cmpe_lightning.DiagonalNormal\n"
             f"          init_args: {{loc: {[0.0] * dim}, scale: {[1.0] * dim}}}\n"
             f"        simulator: short_runs.{function}\n        backend: numpy\n"
-            "model: cmpe_lightning.ConsistencyPosteriorEstimator\n")
+            "model:\n  class_path: cmpe_lightning.ConsistencyPosteriorEstimator\n"
+            f"  init_args: {json.dumps(options or {})}\n")
         run_cli(["fit", "--config", str(config), *quiet])
     else:
         run_cli(["fit", "--model", "cmpe_lightning.ConsistencyPosteriorEstimator", "--data",
                  "cmpe_lightning.SimulationDataModule", "--data.simulator", f"short_runs.{cls}",
-                 "--data.simulator.dim", str(dim), "--data.num_simulations", str(budget), *quiet])
+                 "--data.simulator.dim", str(dim), "--data.num_simulations", str(budget), *quiet,
+                 *(arg for key, value in (options or {}).items() for arg in (f"--model.{key}", str(value)))])
     (checkpoint,) = folder.rglob("last.ckpt")
     return checkpoint
 
@@ -166,6 +169,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ways", nargs="+", default=["train", "yaml", "subclass"], choices=["train", "yaml", "subclass"])
     parser.add_argument("--steps", nargs="+", type=int, default=[500, 2000, 10000])
     parser.add_argument("--budget", type=int, default=10_000, help="training simulations of every fit")
+    parser.add_argument("--estimator_options", type=json.loads, default=None,
+                        help='estimator arguments other than the defaults, e.g. \'{"learning_rate": 0.001}\'')
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "results.json"
@@ -178,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
                     continue
                 start = time.perf_counter()
                 with tempfile.TemporaryDirectory() as folder:
-                    checkpoint = fit(way, model, steps, args.budget, Path(folder))
+                    checkpoint = fit(way, model, steps, args.budget, Path(folder), args.estimator_options)
                     row = {"model": model, "way": way, "steps": steps, **evaluate(checkpoint, model)}
                 row["seconds"] = round(time.perf_counter() - start, 1)
                 rows.append(row)
