@@ -24,11 +24,12 @@ from cmpe_lightning.cli import run_cli
 from cmpe_lightning.metrics import c2st
 
 
-def k_sweep(config: str, checkpoint: str, candidates=DEFAULT_CANDIDATES, seed: int = 0) -> dict:
+def k_sweep(config: str, checkpoint: str, candidates=DEFAULT_CANDIDATES, observations: int | None = None,
+            seed: int = 0) -> dict:
     cli = run_cli(["--config", config, "--trainer.logger", "false"], run=False)
     data = cli.datamodule
     data.setup("test")
-    test = data._datasets["test"].tensors
+    test = {key: value[:observations] for key, value in data._datasets["test"].tensors.items()}
     saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
     model = PosteriorEstimator.load_from_checkpoint(checkpoint, map_location="cpu").eval()
     selection = saved.get("num_steps_selection", {})
@@ -41,13 +42,13 @@ def k_sweep(config: str, checkpoint: str, candidates=DEFAULT_CANDIDATES, seed: i
         row["c2st"][k] = sum(c2st(ref, d, n_jobs=-1) for ref, d in zip(test["reference"], draws)) / len(draws)
         print(f"{config} K = {k}: C2ST {row['c2st'][k]:.4f} ({time.perf_counter() - start:.0f} s)", flush=True)
     best = min(row["c2st"], key=row["c2st"].get)
-    row |= {"best_k": best, "gap_to_best": row["c2st"][row["chosen_k"]] - row["c2st"][best],
-            "gap_to_k10": row["c2st"][row["chosen_k"]] - row["c2st"][10]}
+    chosen = row["c2st"].get(row["chosen_k"], float("nan"))
+    row |= {"best_k": best, "gap_to_best": chosen - row["c2st"][best], "gap_to_k10": chosen - row["c2st"].get(10, float("nan"))}
     return row
 
 
 def table(rows: list[dict]) -> str:
-    ks = sorted({int(k) for r in rows for k in r["c2st"]})
+    ks = sorted({int(k) for r in rows for k in r["c2st"]})  # every run's Ks (a reduced sweep: fewer columns)
     lines = ["| config | " + " | ".join(f"K {k}" for k in ks) + " | chosen K | best K | chosen − best | chosen − K 10 |",
              "|---|" + "---|" * (len(ks) + 4)]
     for r in rows:
@@ -61,11 +62,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", help="config.yaml:checkpoint.ckpt pairs")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--candidates", type=int, nargs="+", default=list(DEFAULT_CANDIDATES))
+    parser.add_argument("--observations", type=int, help="the first N test observations (default: all)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = [k_sweep(*run.split(":", 1)) for run in args.runs]
-    (args.out / "k_choice.json").write_text(json.dumps(rows, indent=1))
-    (args.out / "k_choice.md").write_text(table(rows) + "\n")
+    rows = []
+    for run in args.runs:  # written after each run, so that a stopped sweep keeps what it measured
+        rows.append(k_sweep(*run.split(":", 1), candidates=args.candidates, observations=args.observations))
+        (args.out / "k_choice.json").write_text(json.dumps(rows, indent=1))
+        (args.out / "k_choice.md").write_text(table(rows) + "\n")
     print(table(rows))
 
 

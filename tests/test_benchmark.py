@@ -33,7 +33,8 @@ def test_one_row_per_cell_and_sampler_setting(results):
     for row in rows:
         assert 0.5 <= float(row["c2st"]) <= 1 and float(row["ms_per_1000_draws"]) > 0 and row["train_steps"] == "30"
     cmpe = rows[1:]
-    assert cmpe[0]["auto_num_steps"] in ("1", "2") and cmpe[0]["auto_num_steps"] == cmpe[1]["auto_num_steps"]
+    # chosen among the K tested and the estimator's default (10), which the choice always scores
+    assert cmpe[0]["auto_num_steps"] in ("1", "2", "10") and cmpe[0]["auto_num_steps"] == cmpe[1]["auto_num_steps"]
     assert all(float(r["val_calibration_error"]) >= 0 for r in cmpe)
     meta = json.loads((results / "metadata.json").read_text())
     assert meta["runs"][0]["packages"]["torch"] and meta["runs"][0]["grid"]["max_steps"] == 30

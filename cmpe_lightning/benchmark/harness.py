@@ -176,7 +176,7 @@ def run_cell(cell: dict[str, Any], config: Path, preset: Preset, runs: Path, acc
     if not record.exists():
         cli = run_cli(["--config", str(config), *overrides, *logging], run=False)
         for callback in cli.trainer.callbacks:
-            if isinstance(callback, SamplingStepSelection):  # choose K among the K values tested
+            if isinstance(callback, SamplingStepSelection):  # choose K among the K values tested (and the default)
                 callback.candidates = sorted(preset.cmpe_steps)
             if isinstance(callback, PosteriorMetrics):  # fit times without validation diagnostics
                 callback.validation_interval = 0
