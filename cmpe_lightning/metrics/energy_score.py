@@ -42,7 +42,9 @@ def energy_scores(samples: Tensor, theta: Tensor, scale: Tensor | None = None) -
         samples, theta = samples / scale, theta / scale
     n = samples.shape[1]
     to_truth = (samples - theta[:, None]).norm(dim=-1).mean(1)
-    between = torch.cdist(samples, samples).sum((1, 2)) / (n * (n - 1))
+    # the n x n distances of a few observations at a time: bounded memory, and Ctrl-C is never far away
+    chunk = max(1, 2**22 // (n * n))
+    between = torch.cat([torch.cdist(part, part).sum((1, 2)) for part in samples.split(chunk)]) / (n * (n - 1))
     return to_truth - between / 2
 
 
