@@ -97,7 +97,10 @@ def test_ctrl_c_during_the_choice_ends_the_fit_at_once_with_the_trained_checkpoi
     process = subprocess.Popen(
         [sys.executable, "-m", "cmpe_lightning", "fit", "--config", str(CONFIG), "--config", str(config), *SMALL,
          "--data.init_args.num_validation", "1024"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        # as a terminal's foreground job: an ignored SIGINT (a background shell, a test run that handled one before)
+        # would pass to the child through exec and make Python leave Ctrl-C ignored there
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     output = []
     for line in process.stdout:
         output.append(line)
