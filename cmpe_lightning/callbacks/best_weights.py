@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import lightning.pytorch as pl
-import torch
 from lightning.pytorch.callbacks import EarlyStopping, WeightAveraging
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
