@@ -25,7 +25,8 @@ from cmpe_lightning.metrics import c2st
 
 
 def k_sweep(config: str, checkpoint: str, candidates=DEFAULT_CANDIDATES, observations: int | None = None,
-            seed: int = 0) -> dict:
+            seed: int = 0, measured: dict | None = None, save=lambda row: None) -> dict:
+    """Every candidate's C2ST; ``measured`` holds C2STs of an earlier, stopped sweep of the same run (kept)."""
     cli = run_cli(["--config", config, "--trainer.logger", "false"], run=False)
     data = cli.datamodule
     data.setup("test")
@@ -34,17 +35,23 @@ def k_sweep(config: str, checkpoint: str, candidates=DEFAULT_CANDIDATES, observa
     model = PosteriorEstimator.load_from_checkpoint(checkpoint, map_location="cpu").eval()
     selection = saved.get("num_steps_selection", {})
     row = {"config": config, "checkpoint": checkpoint, "chosen_k": int(model.num_steps),
-           "selection_scores": selection.get("scores"), "c2st": {}}
-    for k in candidates:
+           "selection_scores": selection.get("scores"), "c2st": {int(k): v for k, v in (measured or {}).items()}}
+    for k in (k for k in candidates if k not in row["c2st"]):
         start = time.perf_counter()
         draws = model.sample(test["x"], test["reference"].shape[1], torch.Generator().manual_seed(seed),
                              check_range=False, num_steps=k)
         row["c2st"][k] = sum(c2st(ref, d, n_jobs=-1) for ref, d in zip(test["reference"], draws)) / len(draws)
         print(f"{config} K = {k}: C2ST {row['c2st'][k]:.4f} ({time.perf_counter() - start:.0f} s)", flush=True)
-    best = min(row["c2st"], key=row["c2st"].get)
-    chosen = row["c2st"].get(row["chosen_k"], float("nan"))
-    row |= {"best_k": best, "gap_to_best": chosen - row["c2st"][best], "gap_to_k10": chosen - row["c2st"].get(10, float("nan"))}
-    return row
+        save(row)
+    return finished(row)
+
+
+def finished(row: dict) -> dict:
+    """The row with the best measured K and the chosen K's gaps to it and to K = 10."""
+    c2sts = {int(k): v for k, v in row["c2st"].items()}  # JSON keeps the Ks as strings
+    best = min(c2sts, key=c2sts.get)
+    chosen = c2sts.get(row["chosen_k"], float("nan"))
+    return row | {"c2st": c2sts, "best_k": best, "gap_to_best": chosen - c2sts[best], "gap_to_k10": chosen - c2sts.get(10, float("nan"))}
 
 
 def table(rows: list[dict]) -> str:
@@ -53,7 +60,7 @@ def table(rows: list[dict]) -> str:
              "|---|" + "---|" * (len(ks) + 4)]
     for r in rows:
         c = {int(k): v for k, v in r["c2st"].items()}
-        lines.append(f"| {r['config']} | " + " | ".join(f"{c[k]:.3f}" for k in ks) +
+        lines.append(f"| {r['config']} | " + " | ".join(f"{c[k]:.3f}" if k in c else "–" for k in ks) +
                      f" | {r['chosen_k']} | {r['best_k']} | {r['gap_to_best']:+.3f} | {r['gap_to_k10']:+.3f} |")
     return "\n".join(lines)
 
@@ -66,11 +73,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--observations", type=int, help="the first N test observations (default: all)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for run in args.runs:  # written after each run, so that a stopped sweep keeps what it measured
-        rows.append(k_sweep(*run.split(":", 1), candidates=args.candidates, observations=args.observations))
-        (args.out / "k_choice.json").write_text(json.dumps(rows, indent=1))
-        (args.out / "k_choice.md").write_text(table(rows) + "\n")
+    saved = args.out / "k_choice.json"
+    # A stopped sweep is resumed: the C2STs already in the output for the same config and checkpoint are kept.
+    earlier = {(r["config"], r["checkpoint"]): r for r in json.loads(saved.read_text())} if saved.exists() else {}
+    rows: list[dict] = []
+
+    def save(row: dict) -> None:  # after every K, so that a stopped sweep keeps what it measured
+        current = {(r["config"], r["checkpoint"]): r for r in [*rows, row]}
+        done = [finished(r) for r in ({**earlier, **current}).values()]  # other runs of the output stay
+        saved.write_text(json.dumps(done, indent=1))
+        (args.out / "k_choice.md").write_text(table(done) + "\n")
+
+    for run in args.runs:
+        config, checkpoint = run.split(":", 1)
+        rows.append(k_sweep(config, checkpoint, args.candidates, args.observations,
+                            measured=earlier.get((config, checkpoint), {}).get("c2st"), save=save))
+        save(rows[-1])
     print(table(rows))
 
 
