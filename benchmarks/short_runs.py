@@ -20,6 +20,7 @@ Usage (from the repository root; 27 fits, about half an hour on 2 CPU cores):
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import tempfile
@@ -94,18 +95,20 @@ def simulate(model: str, num: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return theta, globals()[function](theta, rng).astype(np.float32)
 
 
-def fit(way: str, model: str, steps: int, budget: int, folder: Path, options: dict | None = None) -> Path:
-    """Trains through one way in (``options``: estimator arguments other than the defaults) and returns the last
-    checkpoint."""
+def fit(way: str, model: str, steps: int, budget: int, folder: Path, options: dict | None = None, seed: int = 0) -> Path:
+    """Trains through one way in (``options``: estimator arguments other than the defaults; ``seed``: of the
+    training simulations and of the fit) and returns the last checkpoint."""
     from cmpe_lightning import train
     from cmpe_lightning.cli import run_cli
 
     cls, dim, function = MODELS[model]
     quiet = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-             "--trainer.logger.init_args.save_dir", str(folder), "--trainer.max_steps", str(steps)]
+             "--trainer.logger.init_args.save_dir", str(folder), "--trainer.max_steps", str(steps),
+             *(["--seed_everything", str(seed), "--data.seed", str(seed)] if seed else [])]  # 0: the defaults
     if way == "train":
-        theta, x = simulate(model, budget, seed=1)
-        train("cmpe", theta=theta, x=x, max_steps=steps, folder=folder, progress=False, estimator_options=options)
+        theta, x = simulate(model, budget, seed=1 + seed)
+        train("cmpe", theta=theta, x=x, max_steps=steps, folder=folder, progress=False, estimator_options=options,
+              seed=seed)
     elif way == "yaml":
         config = folder / "own.yaml"
         config.write_text(
@@ -156,7 +159,8 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         target = ("averaged ≤ raw: " + ("yes" if r["averaged_mean_error_max"] <= r["raw_mean_error_max"] + 0.02 else "no")
                   if r["steps"] < 2000 else ("met" if passes(r) else "**missed**"))
-        lines.append(f"| {r['model']} | {r['way']} | {r['steps']} / {r['trained_steps']} | {r['num_steps_K']} |"
+        way = r["way"] + (f" (seed {r['seed']})" if r.get("seed") else "")
+        lines.append(f"| {r['model']} | {way} | {r['steps']} / {r['trained_steps']} | {r['num_steps_K']} |"
                      f" {r['averaged_std_ratio_min']:.3f}–{r['averaged_std_ratio_max']:.3f} | {r['averaged_mean_error_max']:.3f} |"
                      f" {r['raw_std_ratio_min']:.3f}–{r['raw_std_ratio_max']:.3f} | {r['raw_mean_error_max']:.3f} | {target} |")
     return "\n".join(lines)
@@ -169,26 +173,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ways", nargs="+", default=["train", "yaml", "subclass"], choices=["train", "yaml", "subclass"])
     parser.add_argument("--steps", nargs="+", type=int, default=[500, 2000, 10000])
     parser.add_argument("--budget", type=int, default=10_000, help="training simulations of every fit")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0],
+                        help="seeds of the simulations and the fit (more than one: the spread between runs)")
     parser.add_argument("--estimator_options", type=json.loads, default=None,
                         help='estimator arguments other than the defaults, e.g. \'{"learning_rate": 0.001}\'')
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "results.json"
     rows = json.loads(results.read_text()) if results.exists() else []
-    done = {(r["model"], r["way"], r["steps"]) for r in rows}
-    for model in args.models:
-        for steps in args.steps:
-            for way in args.ways:
-                if (model, way, steps) in done:
-                    continue
-                start = time.perf_counter()
-                with tempfile.TemporaryDirectory() as folder:
-                    checkpoint = fit(way, model, steps, args.budget, Path(folder), args.estimator_options)
-                    row = {"model": model, "way": way, "steps": steps, **evaluate(checkpoint, model)}
-                row["seconds"] = round(time.perf_counter() - start, 1)
-                rows.append(row)
-                results.write_text(json.dumps(rows, indent=1))
-                print(json.dumps(row), flush=True)
+    done = {(r["model"], r["way"], r["steps"], r.get("seed", 0)) for r in rows}  # a stopped run resumes
+    for model, steps, seed, way in itertools.product(args.models, args.steps, args.seeds, args.ways):
+        if (model, way, steps, seed) in done:
+            continue
+        start = time.perf_counter()
+        with tempfile.TemporaryDirectory() as folder:
+            checkpoint = fit(way, model, steps, args.budget, Path(folder), args.estimator_options, seed)
+            row = {"model": model, "way": way, "steps": steps, "seed": seed, **evaluate(checkpoint, model)}
+        row["seconds"] = round(time.perf_counter() - start, 1)
+        rows.append(row)
+        results.write_text(json.dumps(rows, indent=1))
+        print(json.dumps(row), flush=True)
     (args.out / "results.md").write_text(table(rows) + "\n")
     print(table(rows))
 
