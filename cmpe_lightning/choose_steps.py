@@ -31,12 +31,13 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cmpe choose-steps", description=__doc__.split("\n\n")[0])
     p.add_argument("--ckpt_path", required=True, help="a CMPE checkpoint (cmpe fit's last.ckpt)")
     p.add_argument("--config", help="the config it was trained with (default: config.yaml of its run folder)")
-    p.add_argument("--candidates", type=int, nargs="+", default=list(DEFAULT_CANDIDATES), help="values of K to try")
-    p.add_argument("--num_observations", type=int, default=1024, help="validation simulations scored")
-    p.add_argument("--num_samples", type=int, default=50, help="draws per simulation")
-    p.add_argument("--significance", type=float, default=2.0, help="standard errors a difference must exceed")
+    # the next four default to the config's SamplingStepSelection settings, then to the callback's defaults
+    p.add_argument("--candidates", type=int, nargs="+", help=f"values of K to try (default {list(DEFAULT_CANDIDATES)})")
+    p.add_argument("--num_observations", type=int, help="validation simulations scored (default 1024)")
+    p.add_argument("--num_samples", type=int, help="draws per simulation (default 50)")
+    p.add_argument("--significance", type=float, help="standard errors a difference must exceed (default 2)")
     p.add_argument("--max_seconds", type=float, default=math.inf, help="leave out candidates that would not finish")
-    p.add_argument("--seed", type=int, default=0, help="seed of the draws")
+    p.add_argument("--seed", type=int, help="seed of the draws (default 0)")
     p.add_argument("--accelerator", default="cpu", help="cpu or cuda")
     p.add_argument("--dry_run", action="store_true", help="print the choice without writing it into the checkpoint")
     return p
@@ -62,6 +63,7 @@ def choose_steps(args: list[str]) -> int:
     device = torch.device("cuda" if options.accelerator in ("gpu", "cuda") else options.accelerator)
     # a fit's saved config also holds the fit command's own options (ckpt_path, weights_only): leave them out
     settings = {k: v for k, v in (yaml.safe_load(config.read_text()) or {}).items() if k in BUILD_KEYS}
+    fill_from_config(options, settings)
     cli = run_cli(["--config", yaml.safe_dump(settings), "--trainer.logger", "false", "--trainer.accelerator", "cpu"],
                   run=False)
     model = PosteriorEstimator.load_from_checkpoint(checkpoint, map_location=device).eval()
@@ -80,6 +82,20 @@ def choose_steps(args: list[str]) -> int:
         rewrite_checkpoint(checkpoint, lambda c: record_choice(c, choice))
         print(f"; written into {checkpoint}.")
     return choice.num_steps
+
+
+def fill_from_config(options: argparse.Namespace, settings: dict) -> None:
+    """Options not given take the config's ``SamplingStepSelection`` settings, then the callback's defaults, so
+    that the choice after training is the one the fit would have made (an image config scores fewer pairs)."""
+    configured = {}
+    for callback in (settings.get("trainer") or {}).get("callbacks") or []:
+        if isinstance(callback, dict) and str(callback.get("class_path", "")).endswith("SamplingStepSelection"):
+            configured = callback.get("init_args") or {}
+    defaults = {"candidates": list(DEFAULT_CANDIDATES), "num_observations": 1024, "num_samples": 50,
+                "significance": 2.0, "seed": 0}
+    for name, default in defaults.items():
+        if getattr(options, name) is None:
+            setattr(options, name, configured.get(name, default))
 
 
 def main(args: list[str]) -> None:

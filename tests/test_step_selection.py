@@ -85,6 +85,22 @@ def test_choose_steps_command_rechooses_on_a_checkpoint(fitted, tmp_path, capsys
     assert exit_info.value.code == 2 and "missing.ckpt" in capsys.readouterr().err
 
 
+def test_choose_steps_takes_the_configs_choice_settings_unless_given():
+    from cmpe_lightning.choose_steps import fill_from_config, parser
+
+    settings = {"trainer": {"callbacks": [
+        {"class_path": "cmpe_lightning.callbacks.EMA"},
+        {"class_path": "cmpe_lightning.callbacks.SamplingStepSelection",
+         "init_args": {"candidates": [1, 2, 3, 5], "num_observations": 100, "num_samples": 20}}]}}
+    options = parser().parse_args(["--ckpt_path", "c.ckpt", "--num_samples", "7"])
+    fill_from_config(options, settings)
+    assert (options.candidates, options.num_observations, options.num_samples) == ([1, 2, 3, 5], 100, 7)
+    assert (options.significance, options.seed) == (2.0, 0)  # the callback's defaults
+    bare = parser().parse_args(["--ckpt_path", "c.ckpt"])
+    fill_from_config(bare, {"trainer": {"callbacks": None}})
+    assert bare.candidates == [1, 2, 3, 5, 8, 10, 15, 20, 30] and bare.num_observations == 1024
+
+
 def test_ctrl_c_during_the_choice_ends_the_fit_at_once_with_the_trained_checkpoint(tmp_path):
     """SIGINT while K is being chosen: the command ends within seconds, exit code 0, the checkpoint keeps K = 10."""
     config = tmp_path / "slow_choice.yaml"
