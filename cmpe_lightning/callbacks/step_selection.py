@@ -103,17 +103,17 @@ def select_num_steps(model: Any, theta: Tensor, x: Batch, candidates: Sequence[i
                      significance: float = 2.0, seconds: float = math.inf, seed: int = 0, progress: bool = True) -> StepChoice:
     """Scores each candidate K on the pairs ``(theta, x)`` (``num_samples`` draws each) and chooses by
     :func:`choose_num_steps`; the default first, then from few to many steps, leaving out those that would not
-    finish within ``seconds`` (estimated from the default's time per step)."""
+    finish within ``seconds`` (estimated from the time per step of the candidates scored so far)."""
     start = time.perf_counter()
     order = [default, *sorted(k for k in set(candidates) if k != default)]
     scale = theta.flatten(1).std(0).clamp_min(1e-12)  # every parameter counts alike
     per_pair, calibration, skipped = {}, {}, []
-    per_step = 0.0  # seconds per sampling step, from the default's time
+    steps_done = 0  # the time per step is re-estimated after every candidate: the first call's warm-up fades
     bar = tqdm(total=sum(order), unit="step", desc="Choosing K", disable=not progress, leave=False)
     try:
         for k in order:
             elapsed = time.perf_counter() - start
-            if per_pair and elapsed + per_step * k > seconds:
+            if per_pair and elapsed + elapsed / steps_done * k > seconds:
                 skipped.append(k)
                 continue
             bar.set_postfix_str(f"K = {k}")
@@ -123,7 +123,7 @@ def select_num_steps(model: Any, theta: Tensor, x: Batch, candidates: Sequence[i
             metric = CalibrationError().to(model.device)
             metric.update(samples, theta)
             calibration[k] = float(metric.compute())
-            per_step = per_step or (time.perf_counter() - start) / default
+            steps_done += k
             bar.update(k)
     finally:
         bar.close()
