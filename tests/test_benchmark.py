@@ -60,6 +60,7 @@ def test_report_writes_figures_and_tables(results, tmp_path):
     assert "| two_moons | ACF |" in table and "calibration_error" in table
     (choice,) = step_choices(read_results(results / "results.csv"))  # one CMPE run: its K per criterion
     assert choice["best_k"] in (1, 2) and choice["calibration_error_k"] in (1, 2) and choice["calibration_error_gap"] >= 0
+    assert choice["auto_gap"] >= 0 and f"| {choice['auto_k']}, {choice['auto_gap']:+.3f}, " in table
 
 
 def test_spearman_ranks_with_ties():

@@ -40,9 +40,12 @@ CRITERIA = ("energy_score", "calibration_error", "joint_c2st", "combined")
 
 
 def criteria_of(rows: list[dict]) -> list[str]:
-    """The criteria of :data:`CRITERIA` that every CMPE row of ``rows`` has."""
-    cmpe = [r for r in rows if r["estimator"] == "cmpe"]
-    return [c for c in CRITERIA if cmpe and all(r.get(f"val_{c}") is not None for r in cmpe)]
+    """The criteria of :data:`CRITERIA` that every CMPE run of ``rows`` scored for some of its Ks."""
+    runs = defaultdict(set)
+    for r in rows:
+        if r["estimator"] == "cmpe":
+            runs[(r["task"], r["budget"], r["seed"])] |= {c for c in CRITERIA if r.get(f"val_{c}") is not None}
+    return [c for c in CRITERIA if runs and all(c in scored for scored in runs.values())]
 
 
 def read_results(path: Path) -> list[dict]:
@@ -80,21 +83,26 @@ def step_choices(rows: list[dict]) -> list[dict]:
     the best K's, and the rank correlation of the criterion with the reference C2ST over K."""
     runs = defaultdict(list)
     for row in rows:
-        if row["estimator"] == "cmpe" and row.get("val_calibration_error") is not None:
+        if row["estimator"] == "cmpe":
             runs[(row["task"], int(row["budget"]), int(row["seed"]))].append(row)
     choices = []
     for (task, budget, seed), group in sorted(runs.items()):
         group = sorted(group, key=lambda r: r["sampler_steps"])
         c2st = np.array([r["c2st"] for r in group])
         best = int(np.argmin(c2st))
+        auto_k = group[0]["auto_num_steps"]
         entry = {"task": task, "budget": budget, "seed": seed, "best_k": int(group[best]["sampler_steps"]),
-                 "best_c2st": float(c2st[best]), "auto_k": group[0]["auto_num_steps"]}
-        for criterion in criteria_of(group):
-            values = np.array([r[f"val_{criterion}"] for r in group])
-            pick = int(np.argmin(values))
+                 "best_c2st": float(c2st[best]), "auto_k": None if auto_k is None else int(auto_k)}
+        by_k = {int(r["sampler_steps"]): float(r["c2st"]) for r in group}
+        auto = by_k.get(int(entry["auto_k"]), float("nan")) if entry["auto_k"] is not None else float("nan")
+        entry |= {"auto_gap": auto - float(c2st[best]), "auto_minus_k10": auto - by_k.get(10, float("nan"))}
+        for criterion in criteria_of(group):  # over the Ks it scored (the choice may leave some out for time)
+            scored = [i for i, r in enumerate(group) if r.get(f"val_{criterion}") is not None]
+            values = np.array([group[i][f"val_{criterion}"] for i in scored])
+            pick = scored[int(np.argmin(values))]
             entry[f"{criterion}_k"] = int(group[pick]["sampler_steps"])
             entry[f"{criterion}_gap"] = float(c2st[pick] - c2st[best])
-            entry[f"{criterion}_spearman"] = spearman(values, c2st)
+            entry[f"{criterion}_spearman"] = spearman(values, c2st[scored])
         choices.append(entry)
     return choices
 
@@ -216,12 +224,18 @@ def markdown(rows: list[dict]) -> str:
     if choices:
         lines += ["", "Automatic K: each reference-free criterion's K (on validation simulations) against the K with the"
                   " best reference C2ST. gap: reference C2ST of the criterion's K minus the best; rho: Spearman correlation"
-                  " of the criterion with the reference C2ST over K.", "",
-                  "| task | budget | seed | best K (C2ST) | " + " | ".join(f"{c}: K, gap, rho" for c in criteria) + " |",
-                  "|---|---|---|---|" + "---|" * len(criteria)]
+                  " of the criterion with the reference C2ST over K; automatic K: the K the fit chose, its gap to the"
+                  " best and its C2ST minus K = 10's.", "",
+                  "| task | budget | seed | best K (C2ST) | automatic K: K, gap, − K 10 |"
+                  + "".join(f" {c}: K, gap, rho |" for c in criteria),
+                  "|---|---|---|---|---|" + "---|" * len(criteria)]
         for c in choices:
-            lines.append(f"| {c['task']} | {c['budget']} | {c['seed']} | {c['best_k']} ({c['best_c2st']:.3f}) | " + " | ".join(
-                f"{c[f'{n}_k']}, {c[f'{n}_gap']:+.3f}, {c[f'{n}_spearman']:.2f}" for n in criteria) + " |")
+            lines.append(f"| {c['task']} | {c['budget']} | {c['seed']} | {c['best_k']} ({c['best_c2st']:.3f}) | "
+                         f"{c['auto_k']}, {c['auto_gap']:+.3f}, {c['auto_minus_k10']:+.3f} |" + "".join(
+                f" {c[f'{n}_k']}, {c[f'{n}_gap']:+.3f}, {c[f'{n}_spearman']:.2f} |" for n in criteria))
+        behind = np.array([c["auto_minus_k10"] for c in choices])
+        lines += ["", f"Automatic K worse than a fixed K = 10 by more than 0.01 in {int((behind > 0.01).sum())} of"
+                  f" {len(behind)} runs (largest difference {np.nanmax(behind):+.3f})."]
         lines += ["", "| criterion | runs within 0.02 of the best K | mean gap | mean rho |", "|---|---|---|---|"]
         for n in criteria:
             gaps = np.array([c[f"{n}_gap"] for c in choices])
