@@ -12,7 +12,7 @@ import torch
 
 from cmpe_lightning import PosteriorEstimator
 from cmpe_lightning.callbacks import SamplingStepSelection
-from cmpe_lightning.callbacks.step_selection import choose_num_steps
+from cmpe_lightning.callbacks.step_selection import choose_num_steps, parameter_scale
 from cmpe_lightning.cli import run_cli
 from cmpe_lightning.cli_entry import main as entry
 
@@ -68,6 +68,20 @@ def test_k_moves_away_from_the_default_only_on_resolved_differences():
     assert choose_num_steps(better, default=10) == 5  # the fewest steps among the equally good better ones
     with pytest.raises(ValueError, match="default K 3"):
         choose_num_steps(noisy, default=3)
+
+
+def test_entries_without_spread_do_not_dominate_the_energy_score():
+    """Images: background pixels are constant across validation images; they must not be divided by ~0."""
+    theta = torch.randn(64, 3)
+    theta[:, 1] = -1.0  # a constant entry
+    scale = parameter_scale(object(), theta)
+    assert scale[1] == 1 and torch.allclose(scale[[0, 2]], theta[:, [0, 2]].std(0))
+
+    class Fitted:  # an estimator's fitted standardization decides (none for images: every pixel counts alike)
+        from cmpe_lightning.networks.standardization import Standardizer
+        theta_standardizer = Standardizer((3,), "none")
+
+    assert torch.equal(parameter_scale(Fitted(), theta), torch.ones(3))
 
 
 def test_choose_steps_command_rechooses_on_a_checkpoint(fitted, tmp_path, capsys):

@@ -99,6 +99,18 @@ class StepChoice:
         return "\n".join(rows)
 
 
+def parameter_scale(model: Any, theta: Tensor) -> Tensor:
+    """The scale each parameter entry is divided by in the energy score, so that every entry counts as the
+    estimator's standardization makes it count: its fitted ``theta_standardizer`` (none for images: pixels count
+    alike), else the spread of ``theta``. Entries without spread keep 1; dividing by a spread near zero (the
+    background pixels of Fashion-MNIST) let them outweigh all others by 10^12."""
+    standardizer = getattr(model, "theta_standardizer", None)
+    if standardizer is not None and standardizer.fitted:
+        return standardizer.std.expand(tuple(theta.shape[1:])).flatten().to(theta.device, theta.dtype)
+    spread = theta.flatten(1).std(0)
+    return torch.where(spread > 1e-6 * spread.max().clamp_min(1e-30), spread, torch.ones_like(spread))
+
+
 def select_num_steps(model: Any, theta: Tensor, x: Batch, candidates: Sequence[int], default: int, num_samples: int,
                      significance: float = 2.0, seconds: float = math.inf, seed: int = 0, progress: bool = True) -> StepChoice:
     """Scores each candidate K on the pairs ``(theta, x)`` (``num_samples`` draws each) and chooses by
@@ -106,7 +118,7 @@ def select_num_steps(model: Any, theta: Tensor, x: Batch, candidates: Sequence[i
     finish within ``seconds`` (estimated from the time per step of the candidates scored so far)."""
     start = time.perf_counter()
     order = [default, *sorted(k for k in set(candidates) if k != default)]
-    scale = theta.flatten(1).std(0).clamp_min(1e-12)  # every parameter counts alike
+    scale = parameter_scale(model, theta)
     per_pair, calibration, skipped = {}, {}, []
     steps_done = 0  # the time per step is re-estimated after every candidate: the first call's warm-up fades
     bar = tqdm(total=sum(order), unit="step", desc="Choosing K", disable=not progress, leave=False)
