@@ -125,13 +125,13 @@ def test_the_final_weights_stay_where_the_last_validation_was_the_best(tmp_path)
     assert float(model.weight) == 14.0
 
 
-def fit_linear_gaussian(folder: Path, steps: int, warmup: bool) -> dict:
+def fit_linear_gaussian(folder: Path, steps: int, warmup: bool, seed: int = 0) -> dict:
     """A 2-parameter linear Gaussian (exact posterior N(x / 1.01, 0.0995²)) trained for ``steps``; the errors of the
     averaged and the raw weights: |log std ratio| + |mean error| / exact std, averaged over 20 observations."""
     rng = np.random.default_rng(0)
     theta = rng.normal(size=(4000, 2)).astype(np.float32)
     x = theta + 0.1 * rng.normal(size=theta.shape).astype(np.float32)
-    train("cmpe", theta=theta, x=x, max_steps=steps, folder=folder, progress=False,
+    train("cmpe", theta=theta, x=x, max_steps=steps, folder=folder, progress=False, seed=seed,
           trainer_options={"callbacks": [EMA(warmup=warmup), SamplingStepSelection(enabled=False),
                                          PosteriorMetrics(validation_interval=0)]})
     (checkpoint,) = folder.rglob("last.ckpt")
@@ -150,8 +150,10 @@ def fit_linear_gaussian(folder: Path, steps: int, warmup: bool) -> dict:
 
 @pytest.mark.slow
 def test_a_short_run_averages_to_weights_at_least_as_accurate_as_the_raw_ones(tmp_path):
-    warmed = fit_linear_gaussian(tmp_path / "warm", 300, warmup=True)
-    assert warmed["averaged"] <= warmed["raw"] * 1.05
+    # one 300-step run's averaged/raw ratio varies between runs (0.91-1.10 over seeds 0-4, mean 1.00): the
+    # invariant is about the expectation, so the errors are summed over three seeds
+    runs = [fit_linear_gaussian(tmp_path / f"warm{seed}", 300, warmup=True, seed=seed) for seed in range(3)]
+    assert sum(r["averaged"] for r in runs) <= 1.05 * sum(r["raw"] for r in runs)
     # the test can fail: a fixed decay of 0.999 keeps 74 % of the first weights after 300 steps
     fixed = fit_linear_gaussian(tmp_path / "fixed", 300, warmup=False)
     assert fixed["averaged"] > 2 * fixed["raw"]

@@ -231,17 +231,23 @@ def markdown(rows: list[dict]) -> str:
                   "|---|---|---|---|---|" + "---|" * len(criteria)]
         for c in choices:
             lines.append(f"| {c['task']} | {c['budget']} | {c['seed']} | {c['best_k']} ({c['best_c2st']:.3f}) | "
-                         f"{c['auto_k']}, {c['auto_gap']:+.3f}, {c['auto_minus_k10']:+.3f} |" + "".join(
+                         f"{c['auto_k']}, {_signed(c['auto_gap'])}, {_signed(c['auto_minus_k10'])} |" + "".join(
                 f" {c[f'{n}_k']}, {c[f'{n}_gap']:+.3f}, {c[f'{n}_spearman']:.2f} |" for n in criteria))
         behind = np.array([c["auto_minus_k10"] for c in choices])
-        lines += ["", f"Automatic K worse than a fixed K = 10 by more than 0.01 in {int((behind > 0.01).sum())} of"
-                  f" {len(behind)} runs (largest difference {np.nanmax(behind):+.3f})."]
+        if not np.isnan(behind).all():  # the automatic K and K = 10 both in the grid of Ks
+            lines += ["", f"Automatic K worse than a fixed K = 10 by more than 0.01 in {int((behind > 0.01).sum())} of"
+                      f" {int((~np.isnan(behind)).sum())} runs (largest difference {np.nanmax(behind):+.3f})."]
         lines += ["", "| criterion | runs within 0.02 of the best K | mean gap | mean rho |", "|---|---|---|---|"]
         for n in criteria:
             gaps = np.array([c[f"{n}_gap"] for c in choices])
             rhos = np.array([c[f"{n}_spearman"] for c in choices])
             lines.append(f"| {n} | {int((gaps <= 0.02).sum())} / {len(gaps)} | {gaps.mean():.3f} | {np.nanmean(rhos):.2f} |")
     return "\n".join(lines) + "\n"
+
+
+def _signed(value: float) -> str:
+    """A C2ST difference, or – where one of its Ks is not in the grid."""
+    return "–" if math.isnan(value) else f"{value:+.3f}"
 
 
 def _setting_order(s: str) -> tuple:
