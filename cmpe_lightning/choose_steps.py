@@ -13,6 +13,7 @@ choice and every candidate's scores are written into the checkpoint (see
 from __future__ import annotations
 
 import argparse
+import inspect
 import math
 import sys
 from pathlib import Path
@@ -21,7 +22,9 @@ import torch
 import yaml
 
 from .callbacks.checkpoint_files import rewrite_checkpoint
-from .callbacks.step_selection import DEFAULT_CANDIDATES, record_choice, select_num_steps, validation_pairs
+from .callbacks.step_selection import (
+    DEFAULT_CANDIDATES, SamplingStepSelection, record_choice, select_num_steps, validation_pairs,
+)
 from .cli_messages import UsageError, run_for_people
 
 BUILD_KEYS = ("seed_everything", "model", "data", "trainer", "optimizer", "lr_scheduler")
@@ -91,11 +94,11 @@ def fill_from_config(options: argparse.Namespace, settings: dict) -> None:
     for callback in (settings.get("trainer") or {}).get("callbacks") or []:
         if isinstance(callback, dict) and str(callback.get("class_path", "")).endswith("SamplingStepSelection"):
             configured = callback.get("init_args") or {}
-    defaults = {"candidates": list(DEFAULT_CANDIDATES), "num_observations": 1024, "num_samples": 50,
-                "significance": 2.0, "seed": 0}
-    for name, default in defaults.items():
+    callback_defaults = inspect.signature(SamplingStepSelection).parameters  # the defaults live once, there
+    for name in ("candidates", "num_observations", "num_samples", "significance", "seed"):
         if getattr(options, name) is None:
-            setattr(options, name, configured.get(name, default))
+            value = configured.get(name, callback_defaults[name].default)
+            setattr(options, name, list(value) if isinstance(value, (list, tuple)) else value)
 
 
 def main(args: list[str]) -> None:
