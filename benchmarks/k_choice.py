@@ -51,12 +51,14 @@ def finished(row: dict) -> dict:
     c2sts = {int(k): v for k, v in row["c2st"].items()}  # JSON keeps the Ks as strings
     best = min(c2sts, key=c2sts.get)
     chosen = c2sts.get(row["chosen_k"], float("nan"))
-    return row | {"c2st": c2sts, "best_k": best, "gap_to_best": chosen - c2sts[best], "gap_to_k10": chosen - c2sts.get(10, float("nan"))}
+    return row | {"c2st": c2sts, "best_k": best, "gap_to_best": chosen - c2sts[best],
+                  "gap_to_k10": chosen - c2sts.get(10, float("nan"))}
 
 
 def table(rows: list[dict]) -> str:
     ks = sorted({int(k) for r in rows for k in r["c2st"]})  # every run's Ks (a reduced sweep: fewer columns)
-    lines = ["| config | " + " | ".join(f"K {k}" for k in ks) + " | chosen K | best K | chosen − best | chosen − K 10 |",
+    lines = ["| config | " + " | ".join(f"K {k}" for k in ks)
+             + " | chosen K | best K | chosen − best | chosen − K 10 |",
              "|---|" + "---|" * (len(ks) + 4)]
     for r in rows:
         c = {int(k): v for k, v in r["c2st"].items()}

@@ -72,7 +72,8 @@ class Squared(LinearGaussian):
                                                                     device=generator.device)
 
 
-MODELS = {"linear_gaussian_5": ("LinearGaussian", 5, "linear_gaussian"), "linear_gaussian_10": ("LinearGaussian", 10, "linear_gaussian"),
+MODELS = {"linear_gaussian_5": ("LinearGaussian", 5, "linear_gaussian"),
+          "linear_gaussian_10": ("LinearGaussian", 10, "linear_gaussian"),
           "squared_2": ("Squared", 2, "squared")}
 
 
@@ -95,7 +96,8 @@ def simulate(model: str, num: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return theta, globals()[function](theta, rng).astype(np.float32)
 
 
-def fit(way: str, model: str, steps: int, budget: int, folder: Path, options: dict | None = None, seed: int = 0) -> Path:
+def fit(way: str, model: str, steps: int, budget: int, folder: Path, options: dict | None = None,
+        seed: int = 0) -> Path:
     """Trains through one way in (``options``: estimator arguments other than the defaults; ``seed``: of the
     training simulations and of the fit) and returns the last checkpoint."""
     from cmpe_lightning import train
@@ -150,19 +152,23 @@ def evaluate(checkpoint: Path, model: str, num_observations: int = 20, num_sampl
 
 def passes(row: dict) -> bool:
     """The issue's target for runs of 2 000 steps or more: std within ±15 %, mean error at most 0.25 std."""
-    return row["averaged_std_ratio_min"] >= 0.85 and row["averaged_std_ratio_max"] <= 1.15 and row["averaged_mean_error_max"] <= 0.25
+    return (row["averaged_std_ratio_min"] >= 0.85 and row["averaged_std_ratio_max"] <= 1.15
+            and row["averaged_mean_error_max"] <= 0.25)
 
 
 def table(rows: list[dict]) -> str:
     lines = ["| model | way in | steps asked / trained | K | std ratio (averaged) | mean error (averaged) |"
              " std ratio (raw) | mean error (raw) | target |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        target = ("averaged ≤ raw: " + ("yes" if r["averaged_mean_error_max"] <= r["raw_mean_error_max"] + 0.02 else "no")
+        target = ("averaged ≤ raw: "
+                  + ("yes" if r["averaged_mean_error_max"] <= r["raw_mean_error_max"] + 0.02 else "no")
                   if r["steps"] < 2000 else ("met" if passes(r) else "**missed**"))
         way = r["way"] + (f" (seed {r['seed']})" if r.get("seed") else "")
         lines.append(f"| {r['model']} | {way} | {r['steps']} / {r['trained_steps']} | {r['num_steps_K']} |"
-                     f" {r['averaged_std_ratio_min']:.3f}–{r['averaged_std_ratio_max']:.3f} | {r['averaged_mean_error_max']:.3f} |"
-                     f" {r['raw_std_ratio_min']:.3f}–{r['raw_std_ratio_max']:.3f} | {r['raw_mean_error_max']:.3f} | {target} |")
+                     f" {r['averaged_std_ratio_min']:.3f}–{r['averaged_std_ratio_max']:.3f}"
+                     f" | {r['averaged_mean_error_max']:.3f} |"
+                     f" {r['raw_std_ratio_min']:.3f}–{r['raw_std_ratio_max']:.3f} | {r['raw_mean_error_max']:.3f}"
+                     f" | {target} |")
     return "\n".join(lines)
 
 
@@ -170,7 +176,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for results.json and results.md")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    parser.add_argument("--ways", nargs="+", default=["train", "yaml", "subclass"], choices=["train", "yaml", "subclass"])
+    parser.add_argument("--ways", nargs="+", default=["train", "yaml", "subclass"],
+                        choices=["train", "yaml", "subclass"])
     parser.add_argument("--steps", nargs="+", type=int, default=[500, 2000, 10000])
     parser.add_argument("--budget", type=int, default=10_000, help="training simulations of every fit")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0],

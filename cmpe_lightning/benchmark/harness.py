@@ -168,7 +168,7 @@ def run_cell(cell: dict[str, Any], config: Path, preset: Preset, runs: Path, acc
     logging = ["--trainer.logger.init_args.save_dir", str(runs), "--trainer.logger.init_args.name", name,
                "--trainer.logger.init_args.version", "fit", "--trainer.enable_progress_bar", "false",
                "--trainer.enable_model_summary", "false"]
-    folder, fresh = runs / name / "fit", False
+    folder = runs / name / "fit"
     record = folder / "fit.json"
     if not record.exists() and folder.exists():  # an unfinished fit: start this cell afresh
         tqdm.write(f"Removing the unfinished fit in {folder}.")
@@ -206,7 +206,8 @@ def run_cell(cell: dict[str, Any], config: Path, preset: Preset, runs: Path, acc
         rows.append({**cell, "sampler": json.dumps(options, sort_keys=True), "solver": options.get("solver", ""),
                      "sampler_steps": "" if options.get("solver") == "dopri5" or steps is None else steps,
                      "auto_num_steps": "" if info["auto_num_steps"] is None else info["auto_num_steps"],
-                     "fit_seconds": round(info["fit_seconds"], 2), "selection_seconds": round(info["selection_seconds"], 2),
+                     "fit_seconds": round(info["fit_seconds"], 2),
+                     "selection_seconds": round(info["selection_seconds"], 2),
                      "train_steps": info["train_steps"],
                      **{k: round(v, 6) for k, v in result.items()},
                      **{f"val_{k}": round(v, 6) for k, v in scores.items()},
@@ -227,12 +228,14 @@ def run(args: argparse.Namespace) -> Path:
     missing = [str(configs / t / f"{e}.yaml") for t in args.tasks for e in args.estimators
                if not (configs / t / f"{e}.yaml").is_file()]
     if missing:
-        raise SystemExit(f"cmpe-benchmark: no config {', '.join(missing)}; --configs must be the repository's configs/ folder.")
+        raise SystemExit(f"cmpe-benchmark: no config {', '.join(missing)};"
+                         " --configs must be the repository's configs/ folder.")
     output.mkdir(parents=True, exist_ok=True)
     meta_path = output / "metadata.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {"runs": []}
     if meta["runs"]:  # resuming must not mix two protocols in one CSV (more budgets or seeds are fine)
-        protocol = {k: v for k, v in json.loads(json.dumps(dataclasses.asdict(preset))).items() if k not in ("budgets", "seeds")}
+        protocol = {k: v for k, v in json.loads(json.dumps(dataclasses.asdict(preset))).items()
+                    if k not in ("budgets", "seeds")}
         before = {k: v for k, v in meta["runs"][0]["grid"].items() if k not in ("budgets", "seeds")}
         if protocol != before:
             raise SystemExit(f"cmpe-benchmark: {output} holds results of a different grid ({before});"

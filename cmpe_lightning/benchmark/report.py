@@ -15,6 +15,8 @@ from pathlib import Path
 
 import matplotlib
 
+from ..utils.errors import InputError, MissingFileError
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -51,11 +53,11 @@ def criteria_of(rows: list[dict]) -> list[str]:
 def read_results(path: Path) -> list[dict]:
     """The CSV's rows with numbers parsed (empty cells stay ``None``)."""
     if not path.is_file():
-        raise FileNotFoundError(f"No benchmark results at {path}; run `cmpe-benchmark run` first.")
+        raise MissingFileError(f"No benchmark results at {path}; run `cmpe-benchmark run` first.")
     with path.open(newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows or "c2st" not in rows[0]:
-        raise ValueError(f"{path} has no c2st column; expected the results.csv written by `cmpe-benchmark run`.")
+        raise InputError(f"{path} has no c2st column; expected the results.csv written by `cmpe-benchmark run`.")
     for row in rows:
         for key, value in row.items():
             if key not in ("task", "estimator", "sampler", "solver", "config_hash"):
@@ -174,7 +176,8 @@ def figure_steps(rows: list[dict], path: Path) -> None:
     for ax, task in zip(axes[0], tasks):
         budgets = sorted({k[3] for k in means if k[0] == task and k[1] == "cmpe"})
         for i, budget in enumerate(budgets):
-            points = sorted((int(k[2]), v) for k, v in means.items() if k[0] == task and k[1] == "cmpe" and k[3] == budget)
+            points = sorted((int(k[2]), v) for k, v in means.items()
+                            if k[0] == task and k[1] == "cmpe" and k[3] == budget)
             color = plt.cm.viridis(i / max(1, len(budgets) - 1))
             ax.plot(*zip(*points), "o-", color=color, label=f"budget {budget}")
             chosen = auto.get((task, budget))
@@ -204,8 +207,10 @@ def markdown(rows: list[dict]) -> str:
     lines += ["", f"Sampling cost at budget {budgets[-1]}: ms per 1000 draws and network evaluations per draw.", "",
               "| task | method | C2ST | ms / 1000 draws | evaluations |", "|---|---|---|---|---|"]
     order = list(LABELS)
-    for key in sorted((k for k in means if k[3] == budgets[-1]), key=lambda k: (k[0], order.index(k[1]), _setting_order(k[2]))):
-        lines.append(f"| {key[0]} | {_method(key[1], key[2])} | {means[key]:.3f} | {speed[key]:.1f} | {evaluations[key]:.0f} |")
+    for key in sorted((k for k in means if k[3] == budgets[-1]),
+                      key=lambda k: (k[0], order.index(k[1]), _setting_order(k[2]))):
+        lines.append(f"| {key[0]} | {_method(key[1], key[2])} | {means[key]:.3f} | {speed[key]:.1f}"
+                     f" | {evaluations[key]:.0f} |")
     auto = {(r["task"], int(r["budget"])): r["auto_num_steps"] for r in rows if r["estimator"] == "cmpe"}
     lines += ["", "CMPE at K = 10 (the paper's) and at its automatically chosen K against FMPE with 1000 Euler steps:"
               " C2ST and the speed-up per draw (seed 0's choice of K).", "",
@@ -222,10 +227,10 @@ def markdown(rows: list[dict]) -> str:
     choices = step_choices(rows)
     criteria = criteria_of(rows)
     if choices:
-        lines += ["", "Automatic K: each reference-free criterion's K (on validation simulations) against the K with the"
-                  " best reference C2ST. gap: reference C2ST of the criterion's K minus the best; rho: Spearman correlation"
-                  " of the criterion with the reference C2ST over K; automatic K: the K the fit chose, its gap to the"
-                  " best and its C2ST minus K = 10's.", "",
+        lines += ["", "Automatic K: each reference-free criterion's K (on validation simulations) against the K with"
+                  " the best reference C2ST. gap: reference C2ST of the criterion's K minus the best; rho: Spearman"
+                  " correlation of the criterion with the reference C2ST over K; automatic K: the K the fit chose, its"
+                  " gap to the best and its C2ST minus K = 10's.", "",
                   "| task | budget | seed | best K (C2ST) | automatic K: K, gap, − K 10 |"
                   + "".join(f" {c}: K, gap, rho |" for c in criteria),
                   "|---|---|---|---|---|" + "---|" * len(criteria)]
@@ -241,7 +246,8 @@ def markdown(rows: list[dict]) -> str:
         for n in criteria:
             gaps = np.array([c[f"{n}_gap"] for c in choices])
             rhos = np.array([c[f"{n}_spearman"] for c in choices])
-            lines.append(f"| {n} | {int((gaps <= 0.02).sum())} / {len(gaps)} | {gaps.mean():.3f} | {np.nanmean(rhos):.2f} |")
+            lines.append(f"| {n} | {int((gaps <= 0.02).sum())} / {len(gaps)} | {gaps.mean():.3f}"
+                         f" | {np.nanmean(rhos):.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -261,11 +267,13 @@ def _method(estimator: str, s: str) -> str:
 
 
 def write_report(results: Path, output: Path | None = None) -> list[Path]:
-    """Writes ``c2st_vs_budget.png``, ``c2st_vs_time.png``, ``c2st_vs_steps.png`` and ``results.md``; returns their paths."""
+    """Writes ``c2st_vs_budget.png``, ``c2st_vs_time.png``, ``c2st_vs_steps.png`` and ``results.md``;
+    returns their paths."""
     rows = read_results(results)
     output = results.parent if output is None else output
     output.mkdir(parents=True, exist_ok=True)
-    paths = [output / "c2st_vs_budget.png", output / "c2st_vs_time.png", output / "c2st_vs_steps.png", output / "results.md"]
+    paths = [output / "c2st_vs_budget.png", output / "c2st_vs_time.png", output / "c2st_vs_steps.png",
+             output / "results.md"]
     figure_budget(rows, paths[0])
     figure_speed(rows, paths[1])
     if any(r["estimator"] == "cmpe" for r in rows):

@@ -16,7 +16,8 @@ import argparse
 
 import yaml
 
-from ..cli import run_cli, set_sampler_options
+from ..cli import run_cli, use_sampler
+from ..utils.errors import InputError
 
 
 def sweep(cli, ckpt_path: str, samplers: list[dict], on_row=None) -> list[dict]:
@@ -27,8 +28,8 @@ def sweep(cli, ckpt_path: str, samplers: list[dict], on_row=None) -> list[dict]:
     rows = []
     for options in samplers:
         if not isinstance(options, dict):
-            raise ValueError(f"A sampler setting must be a dict such as {{'num_steps': 10}}, got {options!r}.")
-        set_sampler_options(cli.model, options)
+            raise InputError(f"A sampler setting must be a dict such as {{'num_steps': 10}}, got {options!r}.")
+        use_sampler(cli.model, options)
         metrics = cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt_path, verbose=False)[0]
         rows.append({"sampler": options, **{k.removeprefix("test/"): float(v) for k, v in metrics.items()}})
         if on_row is not None:

@@ -6,7 +6,7 @@ same runs), then tests both checkpoints on the clean simulator's test set (refer
 reports the C2ST of each and the failed pairs the training left out (``train/dropped``).
 
 Usage:
-    python -m cmpe_lightning.benchmark.failed_runs --config configs/two_moons/cmpe.yaml --failure-rate 0.01 \\
+    python -m benchmarks.robustness.failed_runs --config configs/two_moons/cmpe.yaml --failure-rate 0.01 \\
         --trainer.max_steps 20000 --out docs/failed_runs
 
 Any further ``--key value`` pairs are passed to both fits (for example ``--trainer.max_steps 20000``).
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from ..cli import run_cli
+from cmpe_lightning.cli import run_cli
 
 
 def fit_and_test(config: str, simulator_args: list[str], overrides: list[str], folder: Path) -> dict:
@@ -48,15 +48,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         simulator = yaml.safe_load(Path(args.config).read_text())["data"]["init_args"]["simulator"]
-        failing = ["--data.init_args.simulator", json.dumps({"class_path": "cmpe_lightning.FailingSimulator", "init_args": {
-            "simulator": simulator, "failure_rate": args.failure_rate}})]
+        failing = ["--data.init_args.simulator", json.dumps({
+            "class_path": "cmpe_lightning.FailingSimulator",
+            "init_args": {"simulator": simulator, "failure_rate": args.failure_rate}})]
         for label, simulator_args in (("clean", []), (f"{args.failure_rate:.0%} of runs NaN", failing)):
-            row = {"simulator": label, **fit_and_test(args.config, simulator_args, overrides, Path(folder) / label.split()[0])}
+            row = {"simulator": label,
+                   **fit_and_test(args.config, simulator_args, overrides, Path(folder) / label.split()[0])}
             rows.append(row)
             print(json.dumps(row), flush=True)
-    lines = ["| simulator | steps | failed pairs left out | C2ST | calibration error | fit seconds |", "|---|---|---|---|---|---|"]
-    lines += [f"| {r['simulator']} | {r['steps']} | {r['dropped']:.0f} | {r['c2st']:.3f} | {r['calibration_error']:.3f} |"
-              f" {r['fit_seconds']:.0f} |" for r in rows]
+    lines = ["| simulator | steps | failed pairs left out | C2ST | calibration error | fit seconds |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {r['simulator']} | {r['steps']} | {r['dropped']:.0f} | {r['c2st']:.3f} |"
+              f" {r['calibration_error']:.3f} | {r['fit_seconds']:.0f} |" for r in rows]
     lines.append(f"\nC2ST difference (failing - clean): {rows[1]['c2st'] - rows[0]['c2st']:+.3f}")
     print("\n".join(lines))
     if args.out:

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m cmpe_lightning.benchmark.sampling_speed CHECKPOINT [--draws 10000] [--steps 2 10 30]
+    python -m benchmarks.speed.sampling_speed CHECKPOINT [--draws 10000] [--steps 2 10 30]
 
 For each number of steps K it reports milliseconds per 1000 posterior draws (``draws`` draws per call,
 one observation), the time of K bare forward passes of the backbone on the same batch (their ratio is
@@ -19,9 +19,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..estimators import PosteriorEstimator
-from ..networks.preconditioning import Preconditioner
-from ..utils.modes import synchronize
+from cmpe_lightning.estimators import PosteriorEstimator
+from cmpe_lightning.networks.preconditioning import Preconditioner
+from cmpe_lightning.utils.modes import synchronize
 
 
 def best_seconds(fn: Callable[[], object], device: torch.device, repeats: int = 7) -> float:
@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> None:
         est.x_shape, dict) else torch.zeros(1, *est.x_shape, device=device)
     backbones = [m.network for m in est.modules() if isinstance(m, Preconditioner)]
     if not backbones:
-        parser.error(f"{type(est).__name__} has no backbone behind a preconditioner (a coupling flow?): nothing to compare.")
+        parser.error(f"{type(est).__name__} has no backbone behind a preconditioner (a coupling flow?):"
+                     " nothing to compare.")
     network = backbones[0]
     inputs = (torch.randn(args.draws, *est.theta_shape, device=device), torch.rand(args.draws, device=device),
               torch.randn(args.draws, est.summary_dim, device=device))
@@ -69,7 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     peak = matmul_flops_per_second(device)
     print(f"device {device}, torch threads {torch.get_num_threads()}, matmul {peak / 1e9:.1f} GFLOP/s,"
           f" backbone {flops_per_draw / 1e6:.3f} MFLOP per draw and step")
-    print("| K | ms per 1000 draws | K bare passes (ms per 1000) | sampler / bare | arithmetic limit (ms) | ratio to limit |")
+    print("| K | ms per 1000 draws | K bare passes (ms per 1000) | sampler / bare | arithmetic limit (ms)"
+          " | ratio to limit |")
     print("|---|---|---|---|---|---|")
     with torch.no_grad():
         bare_one = best_seconds(lambda: network(*inputs), device)

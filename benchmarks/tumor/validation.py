@@ -7,7 +7,7 @@
    per-draw scatter plots.
 
 Usage:
-    python -m cmpe_lightning.benchmark.tumor_validation --data ../shared/data/tumor2d --reps 100 --workers 2 --out tumor_validation
+    python -m benchmarks.tumor.validation --data ../shared/data/tumor2d --reps 100 --workers 2 --out tumor_validation
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..tasks.tumor import REFERENCE_LOG10_THETA, simulate_tumor
+from cmpe_lightning.tasks.tumor import REFERENCE_LOG10_THETA, simulate_tumor
 
 PROFILES = ("extra_cellular_matrix_profile", "proliferation_profile")
 SEED_OFFSET = 10_000  # our seeds differ from any seed a reference file could share by chance
@@ -71,7 +71,8 @@ def growth_table(ours: np.ndarray, reference: np.ndarray) -> tuple[str, int]:
     se_ref = sd_ref / np.sqrt(len(reference))
     mean, sd = ours.mean(0), ours.std(0, ddof=1)
     se = sd / np.sqrt(len(ours))
-    rows = ["| day | reference mean | ref. sd | ref. 3 SE | ours mean | ours sd | (ours - ref) / ref SE | (ours - ref) / joint SE |",
+    rows = ["| day | reference mean | ref. sd | ref. 3 SE | ours mean | ours sd | (ours - ref) / ref SE"
+            " | (ours - ref) / joint SE |",
             "|---|---|---|---|---|---|---|---|"]
     outside = 0
     for day in range(len(mean)):
@@ -147,7 +148,8 @@ def main(argv: list[str] | None = None) -> None:
     np.savez(out / "reference_parameters_ours.npz", **ours)
     table, outside = growth_table(ours["growth_curve"], reference["growth_curve"])
     report += ["## Growth curve at the reference parameters\n", table,
-               f"\nDays outside the reference mean +- 3 SE: {outside} of 20.\n", "## Profiles at the reference parameters\n",
+               f"\nDays outside the reference mean +- 3 SE: {outside} of 20.\n",
+               "## Profiles at the reference parameters\n",
                "| statistic | reference | ours |", "|---|---|---|"]
     for name in PROFILES:
         for label, f in [("extent (bins), mean", lambda p: extent(p).mean()),
@@ -175,15 +177,16 @@ def main(argv: list[str] | None = None) -> None:
             "runtime_s": (draws["runtime_s"][: len(thetas)], ours_prior["runtime_s"]),
         }
         report += [f"## {len(thetas)} reference prior draws, same theta, other seeds\n",
-                   "| statistic | reference median | ours median | reference mean | ours mean | KS statistic | KS p-value | Spearman r (per draw) |",
+                   "| statistic | reference median | ours median | reference mean | ours mean | KS statistic"
+                   " | KS p-value | Spearman r (per draw) |",
                    "|---|---|---|---|---|---|---|---|"]
         from scipy.stats import spearmanr
 
         for name, (ref, mine) in stats.items():
             test = ks_2samp(ref, mine)
             rho = spearmanr(ref, mine).statistic
-            report.append(f"| {name} | {np.median(ref):.3g} | {np.median(mine):.3g} | {ref.mean():.3g} | {mine.mean():.3g} |"
-                          f" {test.statistic:.3f} | {test.pvalue:.3f} | {rho:.3f} |")
+            report.append(f"| {name} | {np.median(ref):.3g} | {np.median(mine):.3g} | {ref.mean():.3g}"
+                          f" | {mine.mean():.3g} | {test.statistic:.3f} | {test.pvalue:.3f} | {rho:.3f} |")
         plot_prior_draws(stats, out / "prior_draws.png")
     (out / "validation.md").write_text("\n".join(report) + "\n")
     print("\n".join(report))

@@ -6,7 +6,7 @@ message (or the warning, where the input is usable), whether the message names t
 file in the folder is unchanged afterwards.
 
 Usage:
-    python -m cmpe_lightning.benchmark.bad_inputs --out docs/bad_inputs.md
+    python -m tools.bad_inputs --out docs/bad_inputs.md
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..bank.format import MANIFEST, read_manifest, read_shard, shard_path
-from ..data import load_observations
-from ..estimators.checkpoints import read_checkpoint
+from cmpe_lightning.bank.format import MANIFEST, read_manifest, read_shard, shard_path
+from cmpe_lightning.data import load_observations
+from cmpe_lightning.estimators.checkpoints import read_checkpoint
 
 
 def _checkpoint_bytes() -> bytes:
@@ -96,8 +96,9 @@ def file_cases(folder: Path) -> list[tuple[str, Callable[[], object]]]:
         "manifest: not JSON": (b"this is not json", None),
         "manifest: JSON of another format": (json.dumps({"format": "something-else"}).encode(), None),
         "manifest: fields missing": (json.dumps({"format": "cmpe-simulation-bank-1", "num": 10}).encode(), None),
-        "manifest: negative number of runs": (json.dumps({"format": "cmpe-simulation-bank-1", "num": -5, "shard_size": 5,
-                                                          "theta_dim": 2, "outputs": {}}).encode(), None),
+        "manifest: negative number of runs": (json.dumps({"format": "cmpe-simulation-bank-1", "num": -5,
+                                                          "shard_size": 5, "theta_dim": 2,
+                                                          "outputs": {}}).encode(), None),
         "shard: truncated (a copy cut short)": (None, _shard_bytes()[:200]),
         "shard: a text file named .npz": (None, b"not a zip archive"),
         "shard: an empty file": (None, b""),
@@ -126,17 +127,19 @@ def file_cases(folder: Path) -> list[tuple[str, Callable[[], object]]]:
 
 
 def argument_cases() -> list[tuple[str, Callable[[], object]]]:
-    from .. import ConsistencyPosteriorEstimator, FailingSimulator, SimulationDataModule, TwoMoons
-    from ..utils.structure import finite_pairs
+    from cmpe_lightning import ConsistencyPosteriorEstimator, FailingSimulator, SimulationDataModule, TwoMoons
+    from cmpe_lightning.utils.structure import finite_pairs
 
     estimator = ConsistencyPosteriorEstimator((2,), (2,)).eval()
     x = torch.zeros(2, 2)
-    theta_nan, x_nan = FailingSimulator(TwoMoons(), failure_rate=0.3).sample_joint(100, torch.Generator().manual_seed(0))
+    theta_nan, x_nan = FailingSimulator(TwoMoons(), failure_rate=0.3).sample_joint(
+        100, torch.Generator().manual_seed(0))
     return [
         ("DataModule: mode 'offline'", lambda: SimulationDataModule(TwoMoons(), mode="offline")),
         ("DataModule: batch_size 0", lambda: SimulationDataModule(TwoMoons(), batch_size=0)),
         ("DataModule: num_simulations -1", lambda: SimulationDataModule(TwoMoons(), num_simulations=-1)),
-        ("DataModule: num_calibration_observations -3", lambda: SimulationDataModule(TwoMoons(), num_calibration_observations=-3)),
+        ("DataModule: num_calibration_observations -3",
+         lambda: SimulationDataModule(TwoMoons(), num_calibration_observations=-3)),
         ("sampler: num_steps 0", lambda: estimator.sample(x, 10, num_steps=0)),
         ("sampler: num_steps 2.5", lambda: estimator.sample(x, 10, num_steps=2.5)),
         ("sampler: num_steps 'ten'", lambda: estimator.sample(x, 10, num_steps="ten")),
@@ -144,7 +147,8 @@ def argument_cases() -> list[tuple[str, Callable[[], object]]]:
         ("sampler: an unknown option", lambda: estimator.sample(x, 10, steps=3)),
         ("sampler: observation of the wrong shape", lambda: estimator.sample(torch.zeros(2, 3), 10)),
         ("sampler: NaN observation", lambda: estimator.sample(torch.tensor([[float("nan"), 0.0]]), 10)),
-        ("simulator output: 30 % of runs NaN in a batch", lambda: f"{finite_pairs(theta_nan, x_nan)[2]} of 100 pairs dropped"),
+        ("simulator output: 30 % of runs NaN in a batch",
+         lambda: f"{finite_pairs(theta_nan, x_nan)[2]} of 100 pairs dropped"),
         ("simulator: failure_rate 1.5", lambda: FailingSimulator(TwoMoons(), failure_rate=1.5)),
     ]
 
@@ -179,10 +183,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
             kind, message = run_case(call)
             rows.append({"input": what, "result": kind, "message": message.replace("\n", " ").replace(scratch, "…")})
         intact = digest(folder) == before
-    lines = [f"# What bad input gets\n\n`python -m cmpe_lightning.benchmark.bad_inputs --out docs/bad_inputs.md`: {len(rows)}"
-             f" kinds of bad input; every file in the scratch folder unchanged afterwards: {'yes' if intact else 'NO'}.\n",
+    lines = [f"# What bad input gets\n\n`python -m tools.bad_inputs --out docs/bad_inputs.md`: {len(rows)}"
+             f" kinds of bad input; every file in the scratch folder unchanged afterwards:"
+             f" {'yes' if intact else 'NO'}.\n",
              "| # | input | result | message |", "|---|---|---|---|"]
-    lines += [f"| {i} | {r['input']} | {r['result']} | {r['message'][:400].replace('|', '/')} |" for i, r in enumerate(rows, 1)]
+    lines += [f"| {i} | {r['input']} | {r['result']} | {r['message'][:400].replace('|', '/')} |"
+              for i, r in enumerate(rows, 1)]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:

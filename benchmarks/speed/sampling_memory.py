@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m cmpe_lightning.benchmark.sampling_memory CHECKPOINT [--num_samples 2000000] [--max_batch_size N]
+    python -m benchmarks.speed.sampling_memory CHECKPOINT [--num_samples 2000000] [--max_batch_size N]
 
 Prints the resident set size after loading the estimator and its peak while ``sample`` draws
 ``num_samples`` samples at a zero observation (the draws are computed in chunks of ``max_batch_size``;
@@ -15,9 +15,8 @@ import argparse
 import resource
 import time
 
-
-from ..estimators import PosteriorEstimator
-from ..utils.structure import zeros
+from cmpe_lightning.estimators import PosteriorEstimator
+from cmpe_lightning.utils.structure import zeros
 
 
 def peak_resident_mb() -> float:

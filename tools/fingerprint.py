@@ -4,12 +4,12 @@ A refactoring that should not change training is checked by fingerprinting the s
 versions and comparing bit for bit. The script uses only ``cmpe_lightning.cli.run_cli`` and ``sample``, so
 it runs against an older checkout too (run this file with that checkout first on ``PYTHONPATH``)::
 
-    python -m cmpe_lightning.benchmark.fingerprint configs/two_moons/acf.yaml new.pt --trainer.max_steps 100 \\
+    python -m tools.fingerprint configs/two_moons/acf.yaml new.pt --trainer.max_steps 100 \\
         --trainer.check_val_every_n_epoch 1 --data.init_args.num_simulations 1024
     git worktree add /tmp/old 95af021
-    PYTHONPATH=/tmp/old python cmpe_lightning/benchmark/fingerprint.py /tmp/old/configs/two_moons/acf.yaml old.pt \\
+    PYTHONPATH=/tmp/old python tools/fingerprint.py /tmp/old/configs/two_moons/acf.yaml old.pt \\
         --trainer.max_steps 100 --trainer.check_val_every_n_epoch 1 --data.init_args.num_simulations 1024
-    python -m cmpe_lightning.benchmark.fingerprint --compare old.pt new.pt
+    python -m tools.fingerprint --compare old.pt new.pt
 
 Further arguments go to ``cmpe fit``. The fit runs in a temporary folder without a logger.
 """

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m cmpe_lightning.benchmark.draw_speed CMPE.ckpt FMPE.ckpt [--observations 10] [--draws 10]
+    python -m benchmarks.speed.draw_speed CMPE.ckpt FMPE.ckpt [--observations 10] [--draws 10]
 
 Each checkpoint draws ``draws`` samples for each of ``observations`` zero observations (the cost does not
 depend on their values) with its configured sampler (CMPE: ``num_steps`` from its config; FMPE: its solver
@@ -16,9 +16,9 @@ import argparse
 
 import torch
 
-from ..estimators import PosteriorEstimator
-from ..utils.structure import zeros
-from .sampling_speed import best_seconds
+from benchmarks.speed.sampling_speed import best_seconds
+from cmpe_lightning.estimators import PosteriorEstimator
+from cmpe_lightning.utils.structure import zeros
 
 
 def main(argv: list[str] | None = None) -> None:

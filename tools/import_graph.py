@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m cmpe_lightning.benchmark.import_graph [--root PATH_TO_A_CHECKOUT]
+    python -m tools.import_graph [--root PATH_TO_A_CHECKOUT]
 
 Prints one line per subpackage (or top-level module) with the subpackages it imports, then the pairs
 that import each other. It reads the source with :mod:`ast` and imports nothing.
@@ -50,7 +50,7 @@ def cycles(edges: dict[str, set[str]]) -> list[tuple[str, str]]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", type=Path, default=Path(__file__).parents[2], help="a checkout of the project")
+    parser.add_argument("--root", type=Path, default=Path(__file__).parents[1], help="a checkout of the project")
     args = parser.parse_args(argv)
     edges = import_graph(args.root / "cmpe_lightning")
     for importer in sorted(edges):

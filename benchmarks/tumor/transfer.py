@@ -6,8 +6,9 @@ the paper's calibration error, and the same for as many of our own held-out test
 two is what a scientist risks by trusting a posterior trained on our simulator with data from theirs.
 
 Usage:
-    python -m cmpe_lightning.benchmark.tumor_transfer --config configs/tumor/cmpe.yaml \\
-        --ckpt CMPE=runs/tumor_cmpe/version_0/checkpoints/last.ckpt --ckpt NSF=runs/tumor_nsf/version_0/checkpoints/last.ckpt \\
+    python -m benchmarks.tumor.transfer --config configs/tumor/cmpe.yaml \\
+        --ckpt CMPE=runs/tumor_cmpe/version_0/checkpoints/last.ckpt \\
+        --ckpt NSF=runs/tumor_nsf/version_0/checkpoints/last.ckpt \\
         --sampler 'CMPE={num_steps: 30}' --out docs/tumor
 """
 
@@ -23,10 +24,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
-from ..estimators.base import PosteriorEstimator  # noqa: E402
-from ..metrics import CalibrationError  # noqa: E402
-from ..tasks.tumor.simulator import PARAMETER_NAMES  # noqa: E402
-from .tumor_runs import evaluate, own_test_runs, reference_runs  # noqa: E402
+from benchmarks.tumor.runs import evaluate, own_test_runs, reference_runs  # noqa: E402
+from cmpe_lightning.estimators.base import PosteriorEstimator  # noqa: E402
+from cmpe_lightning.metrics import CalibrationError  # noqa: E402
+from cmpe_lightning.tasks.tumor.simulator import PARAMETER_NAMES  # noqa: E402
 
 
 def coverage_figure(curves: dict[str, dict[str, np.ndarray]], levels: np.ndarray) -> plt.Figure:

@@ -7,10 +7,11 @@ calibration error over the 7 parameters, and the seconds the draws took; where a
 than 400 x 2000 the seconds for 400 x 2000 are extrapolated linearly (and marked so).
 
 Usage:
-    python -m cmpe_lightning.benchmark.tumor_table --config configs/tumor/cmpe.yaml \\
+    python -m benchmarks.tumor.table --config configs/tumor/cmpe.yaml \\
         --row 'ACF=runs/tumor_acf/version_0/checkpoints/last.ckpt' \\
         --row 'CMPE 2 steps=runs/tumor_cmpe/version_0/checkpoints/last.ckpt={num_steps: 2}' \\
-        --row 'FMPE 1000 steps=runs/tumor_fmpe/version_0/checkpoints/last.ckpt={num_steps: 1000}=400x100' --out docs/tumor
+        --row 'FMPE 1000 steps=runs/tumor_fmpe/version_0/checkpoints/last.ckpt={num_steps: 1000}=400x100' \\
+        --out docs/tumor
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from pathlib import Path
 
 import yaml
 
-from ..estimators.base import PosteriorEstimator
-from ..metrics import CalibrationError, StandardizedDrawError
-from .tumor_runs import evaluate, own_test_runs
+from benchmarks.tumor.runs import evaluate, own_test_runs
+from cmpe_lightning.estimators.base import PosteriorEstimator
+from cmpe_lightning.metrics import CalibrationError, StandardizedDrawError
 
 PAPER_TABLE = {  # method.md: 400 test data sets x 2000 draws, seconds on an RTX A2000
     "ACF": (0.589, 0.021, 1.07), "NSF": (0.590, 0.023, 4.15), "FMPE 30 steps": (0.582, 0.219, 16.99),
-    "FMPE 1000 steps": (0.583, 0.057, 500.9), "CMPE 2 steps": (0.616, 0.064, 2.16), "CMPE 30 steps": (0.577, 0.021, 18.33),
+    "FMPE 1000 steps": (0.583, 0.057, 500.9), "CMPE 2 steps": (0.616, 0.064, 2.16),
+    "CMPE 30 steps": (0.577, 0.021, 18.33),
 }
 FULL_DRAWS = 400 * 2000
 
@@ -69,15 +71,17 @@ def main(argv: list[str] | None = None) -> list[dict]:
         result = {"label": row["label"], "options": row["options"], "runs": runs, "draws": draws,
                   "calibration_per_parameter": [round(float(v), 4) for v in metrics[2].per_parameter()],
                   "median_coverage_minus_level": [round(float(v), 4) for v in coverage.median(0).values],
-                  "num_steps": getattr(estimator, "num_steps", None) if "num_steps" not in row["options"] else row["options"]["num_steps"],
+                  "num_steps": (getattr(estimator, "num_steps", None) if "num_steps" not in row["options"]
+                                else row["options"]["num_steps"]),
                   "error_mae": mae, "rmse": rmse, "max_calibration_error": calibration, "seconds": seconds,
                   "seconds_400x2000": seconds * FULL_DRAWS / (runs * draws),
                   "extrapolated": runs * draws != FULL_DRAWS}
         results.append(result)
         print(json.dumps(result), flush=True)
-    lines = _per_parameter_lines(results) + ["", "| method | runs × draws | error (paper's: MAE of standardized draws) | RMSE of standardized draws |"
-             " max calibration error | seconds for 400 × 2000 | paper: error / calibration / seconds (RTX A2000) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = _per_parameter_lines(results) + [
+        "", "| method | runs × draws | error (paper's: MAE of standardized draws) | RMSE of standardized draws |"
+        " max calibration error | seconds for 400 × 2000 | paper: error / calibration / seconds (RTX A2000) |",
+        "|---|---|---|---|---|---|---|"]
     for r in results:
         paper = PAPER_TABLE.get(r["label"])
         paper_text = " / ".join(f"{v:g}" for v in paper) if paper else ""
@@ -92,11 +96,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 def _per_parameter_lines(results: list[dict]) -> list[str]:
     """Per parameter: calibration error, and the median of coverage - level (negative: intervals too narrow)."""
-    from ..tasks.tumor.simulator import PARAMETER_NAMES
+    from cmpe_lightning.tasks.tumor.simulator import PARAMETER_NAMES
 
     lines = ["| method | " + " | ".join(PARAMETER_NAMES) + " |", "|---|" + "---|" * len(PARAMETER_NAMES)]
     for r in results:
-        cells = [f"{c:.3f} ({d:+.3f})" for c, d in zip(r["calibration_per_parameter"], r["median_coverage_minus_level"])]
+        cells = [f"{c:.3f} ({d:+.3f})"
+                 for c, d in zip(r["calibration_per_parameter"], r["median_coverage_minus_level"])]
         lines.append(f"| {r['label']} | " + " | ".join(cells) + " |")
     return ["Calibration error per parameter (median coverage - level; negative: overconfident):", "", *lines]
 

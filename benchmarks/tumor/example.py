@@ -7,7 +7,7 @@ parameters, which separates an estimator's error from a difference between the s
 our model at posterior draws of that run to compare the posterior predictive growth curves with the observed one.
 
 Usage:
-    python -m cmpe_lightning.benchmark.tumor_example --ckpt runs/tumor_cmpe/version_0/checkpoints/last.ckpt --out docs/tumor
+    python -m benchmarks.tumor.example --ckpt runs/tumor_cmpe/version_0/checkpoints/last.ckpt --out docs/tumor
 """
 
 from __future__ import annotations
@@ -24,10 +24,15 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from ..estimators.base import PosteriorEstimator  # noqa: E402
-from ..plotting import pair_plot  # noqa: E402
-from ..tasks.tumor.simulator import (  # noqa: E402
-    OUTPUT_SHAPES, PARAMETER_NAMES, PRIOR_HIGH, PRIOR_LOW, REFERENCE_LOG10_THETA, simulate_tumor,
+from cmpe_lightning.estimators.base import PosteriorEstimator  # noqa: E402
+from cmpe_lightning.plotting import pair_plot  # noqa: E402
+from cmpe_lightning.tasks.tumor.simulator import (  # noqa: E402
+    OUTPUT_SHAPES,
+    PARAMETER_NAMES,
+    PRIOR_HIGH,
+    PRIOR_LOW,
+    REFERENCE_LOG10_THETA,
+    simulate_tumor,
 )
 
 SHORT_NAMES = ["log10 r", "log10 L", "log10 R0", "log10 q0", "log10 p_ecm", "log10 k_ecm", "log10 θ_ecm"]
@@ -54,7 +59,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--data", default="../shared/data/tumor2d/default_samples_100reps_refparams.npz")
     parser.add_argument("--run", type=int, default=0, help="the run whose posterior is plotted")
     parser.add_argument("--draws", type=int, default=2000, help="posterior draws per run")
-    parser.add_argument("--predictive", type=int, default=100, help="posterior draws simulated for the predictive check")
+    parser.add_argument("--predictive", type=int, default=100,
+                        help="posterior draws simulated for the predictive check")
     parser.add_argument("--own-runs", type=int, default=100, help="runs of our simulator at the reference parameters")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="tumor_example")
@@ -76,27 +82,34 @@ def main(argv: list[str] | None = None) -> dict:
 
     inside = holds_truth(samples, truth)
     seeds = np.random.default_rng(args.seed + 1).integers(2**31, size=args.own_runs)
-    ours = [simulate_tumor(REFERENCE_LOG10_THETA, seed=int(s)) for s in tqdm(seeds, desc="our runs at the reference parameters")]
-    x_ours = {name: torch.as_tensor(np.stack([run[name] for run in ours]), dtype=torch.float32) for name in OUTPUT_SHAPES}
-    inside_ours = holds_truth(estimator.sample(x_ours, args.draws, torch.Generator().manual_seed(args.seed), **args.sampler), truth)
+    ours = [simulate_tumor(REFERENCE_LOG10_THETA, seed=int(s))
+            for s in tqdm(seeds, desc="our runs at the reference parameters")]
+    x_ours = {name: torch.as_tensor(np.stack([run[name] for run in ours]), dtype=torch.float32)
+              for name in OUTPUT_SHAPES}
+    inside_ours = holds_truth(estimator.sample(x_ours, args.draws, torch.Generator().manual_seed(args.seed),
+                                               **args.sampler), truth)
     own = samples[args.run]
-    lines = ["| parameter | true log10 value | posterior median (run %d) | 90 %% interval (run %d) | tumor2d runs whose 90 %% interval"
-             " holds it | our runs whose 90 %% interval holds it |" % (args.run, args.run), "|---|---|---|---|---|---|"]
+    lines = ["| parameter | true log10 value | posterior median (run %d) | 90 %% interval (run %d)"
+             " | tumor2d runs whose 90 %% interval holds it | our runs whose 90 %% interval holds it |"
+             % (args.run, args.run), "|---|---|---|---|---|---|"]
     for j, name in enumerate(PARAMETER_NAMES):
         q05, q50, q95 = own[:, j].quantile(torch.tensor([0.05, 0.5, 0.95])).tolist()
-        lines.append(f"| {name} | {truth[j]:.3f} | {q50:.3f} | [{q05:.3f}, {q95:.3f}] | {inside[j]:.2f} | {inside_ours[j]:.2f} |")
+        lines.append(f"| {name} | {truth[j]:.3f} | {q50:.3f} | [{q05:.3f}, {q95:.3f}] | {inside[j]:.2f}"
+                     f" | {inside_ours[j]:.2f} |")
 
     rng = np.random.default_rng(args.seed)
     picks = rng.choice(args.draws, size=args.predictive, replace=False)
     theta = own[picks].double().numpy().clip(PRIOR_LOW, PRIOR_HIGH)
     predicted = np.stack([simulate_tumor(t, seed=int(s))["growth_curve"] for t, s in
-                          tqdm(zip(theta, rng.integers(2**31, size=len(theta))), total=len(theta), desc="predictive runs")])
+                          tqdm(zip(theta, rng.integers(2**31, size=len(theta))), total=len(theta),
+                               desc="predictive runs")])
     observed = data["growth_curve"][args.run]
     figure = predictive_figure(observed, predicted, data["growth_curve"])
     figure.savefig(out / "example_predictive.png", dpi=110)
     low_p, high_p = np.percentile(predicted, [5, 95], axis=0)
     held = float(((observed >= low_p) & (observed <= high_p)).mean())
-    lines.append(f"\nObserved days inside the posterior predictive 5-95 % band: {held:.2f} ({args.predictive} simulations).")
+    lines.append(f"\nObserved days inside the posterior predictive 5-95 % band: {held:.2f}"
+                 f" ({args.predictive} simulations).")
     (out / "example.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"Wrote {out / 'example_pairs.png'}, {out / 'example_predictive.png'} and {out / 'example.md'}")

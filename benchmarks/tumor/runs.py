@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..estimators.base import PosteriorEstimator
-from ..metrics import PosteriorMetric
-from ..tasks.tumor.simulator import OUTPUT_SHAPES
+from cmpe_lightning.estimators.base import PosteriorEstimator
+from cmpe_lightning.metrics import PosteriorMetric
+from cmpe_lightning.tasks.tumor.simulator import OUTPUT_SHAPES
 
 
 def reference_runs(path: str | Path) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -25,7 +25,7 @@ def reference_runs(path: str | Path) -> tuple[torch.Tensor, dict[str, torch.Tens
 
 def own_test_runs(config: str, num: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The first ``num`` held-out test runs of the config's bank (the split ``cmpe test`` uses)."""
-    from ..cli import run_cli
+    from cmpe_lightning.cli import run_cli
 
     cli = run_cli(["--config", config, "--trainer.logger", "false"], run=False)
     test = cli.datamodule.dataset("test").tensors

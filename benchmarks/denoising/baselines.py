@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m cmpe_lightning.benchmark.denoising_baselines [--num-test-images 100] [--seed 0]
+    python -m benchmarks.denoising.baselines [--num-test-images 100] [--seed 0]
 
 Reports the RMSE (per image over its 784 pixels, averaged over images) of two estimates of the clean image:
 the observation rescaled to [-1, 1] (``4 x - 1``, clipped; the blur is left in) and the mean training image.
@@ -15,7 +15,7 @@ import argparse
 
 import torch
 
-from ..tasks.denoising import ImageDenoisingDataModule
+from cmpe_lightning.tasks.denoising import ImageDenoisingDataModule
 
 
 def per_image_rmse(estimate: torch.Tensor, theta: torch.Tensor) -> float:

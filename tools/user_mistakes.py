@@ -2,7 +2,7 @@
 traceback shows, and whether a file the user had was lost or changed.
 
 Usage:
-    python -m cmpe_lightning.benchmark.user_mistakes --out docs/user_mistakes.md
+    python -m tools.user_mistakes --out docs/user_mistakes.md
 
 Each mistake runs as its own ``cmpe`` / ``cmpe-simulate`` / ``cmpe-plot`` / ``python`` process in a scratch
 folder that holds a briefly trained two-moons checkpoint, a simulator file and a few data files.
@@ -21,7 +21,7 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 TWO_MOONS, GMM = CONFIGS / "two_moons" / "cmpe.yaml", CONFIGS / "gmm" / "cmpe.yaml"
 CKPT = "runs/two_moons_cmpe/version_0/checkpoints/last.ckpt"
 FAST = ["--trainer.max_steps", "3", "--trainer.enable_progress_bar", "false"]
@@ -93,7 +93,8 @@ MISTAKES: list[tuple[str, list[str]]] = [
                                               "--data", "cmpe_lightning.SimulationDataModule", "--data.simulator",
                                               "my_modle.MySimulator"]),
     ("function simulator with the wrong vectorized setting",
-     ["cmpe", "fit", "--model", "cmpe_lightning.ConsistencyPosteriorEstimator", "--data", "cmpe_lightning.SimulationDataModule",
+     ["cmpe", "fit", "--model", "cmpe_lightning.ConsistencyPosteriorEstimator",
+      "--data", "cmpe_lightning.SimulationDataModule",
       "--data.simulator", "cmpe_lightning.FunctionSimulator", "--data.simulator.prior", "cmpe_lightning.BoxUniform",
       "--data.simulator.prior.low", "[0, 0]", "--data.simulator.prior.high", "[1, 1]",
       "--data.simulator.simulator", "my_model.simulate_wrong", *FAST]),
@@ -104,26 +105,31 @@ MISTAKES: list[tuple[str, list[str]]] = [
     ("checkpoint copied away from its run, no config", ["cmpe", "predict", "--ckpt_path", "keep/model.ckpt",
                                                         "--observations", "obs.npy"]),
     ("observations file missing", ["cmpe", "predict", "--ckpt_path", CKPT, "--observations", "obs_missing.npy"]),
-    ("observations of the wrong shape", ["cmpe", "predict", "--ckpt_path", CKPT, "--observations", "obs_wrong_shape.npy"]),
+    ("observations of the wrong shape", ["cmpe", "predict", "--ckpt_path", CKPT, "--observations",
+                                         "obs_wrong_shape.npy"]),
     ("observations with NaN", ["cmpe", "predict", "--ckpt_path", CKPT, "--observations", "obs_nan.npy",
                                "--predictions.path", "nan.npz"]),
     ("CSV observations with the wrong number of columns", ["cmpe", "predict", "--ckpt_path", CKPT, "--observations",
                                                             "obs_wrong.csv"]),
-    ("predictions would overwrite an earlier file", ["cmpe", "predict", "--ckpt_path", CKPT, "--observations", "obs.npy",
-                                                     "--predictions.path", "posterior.npz"]),
+    ("predictions would overwrite an earlier file", ["cmpe", "predict", "--ckpt_path", CKPT, "--observations",
+                                                     "obs.npy", "--predictions.path", "posterior.npz"]),
     ("unknown sampler option", ["cmpe", "predict", "--ckpt_path", CKPT, "--observations", "obs.npy",
                                 "--sampler", "{num_stepz: 3}", "--predictions.path", "s.npz"]),
     ("network setting changed at predict", ["cmpe", "predict", "--ckpt_path", CKPT, "--observations", "obs.npy",
-                                            "--model.init_args.backbone.init_args.width", "64", "--predictions.path", "w.npz"]),
+                                            "--model.init_args.backbone.init_args.width", "64",
+                                            "--predictions.path", "w.npz"]),
     ("bank folder that does not exist", ["cmpe", "fit", "--model", "cmpe_lightning.ConsistencyPosteriorEstimator",
-                                         "--data", "cmpe_lightning.SimulationBankDataModule", "--data.path", "banks/nothing"]),
+                                         "--data", "cmpe_lightning.SimulationBankDataModule",
+                                         "--data.path", "banks/nothing"]),
     ("bank output name misspelt", ["cmpe", "fit", "--model", "cmpe_lightning.ConsistencyPosteriorEstimator",
                                    "--data", "cmpe_lightning.SimulationBankDataModule", "--data.path", "bank",
                                    "--data.outputs", "[growth]"]),
-    ("more validation runs than the bank has", ["cmpe", "fit", "--model", "cmpe_lightning.ConsistencyPosteriorEstimator",
-                                                "--data", "cmpe_lightning.SimulationBankDataModule", "--data.path", "bank",
-                                                "--data.num_validation", "100000", *FAST]),
-    ("cmpe-simulate with --num 0", ["cmpe-simulate", "--simulator", "cmpe_lightning.TwoMoons", "--num", "0", "--out", "b0"]),
+    ("more validation runs than the bank has",
+     ["cmpe", "fit", "--model", "cmpe_lightning.ConsistencyPosteriorEstimator",
+      "--data", "cmpe_lightning.SimulationBankDataModule", "--data.path", "bank",
+      "--data.num_validation", "100000", *FAST]),
+    ("cmpe-simulate with --num 0", ["cmpe-simulate", "--simulator", "cmpe_lightning.TwoMoons", "--num", "0",
+                                    "--out", "b0"]),
     ("cmpe-simulate into a bank of another simulator", ["cmpe-simulate", "--simulator", "cmpe_lightning.BimodalGMM",
                                                         "--num", "40", "--out", "bank"]),
     ("import of arrays of different lengths", ["cmpe-simulate", "import", "theta.csv", "x.csv", "--out", "imported"]),
@@ -158,23 +164,26 @@ MISTAKES: list[tuple[str, list[str]]] = [
      [*OWN_MODEL, "--data.simulator", "my_model.WrongShape", "--data.num_simulations", "256"]),
     ("Python: NaN observation", ["python", "-c", "import torch; from cmpe_lightning import Posterior; "
                                  f"Posterior.load('{CKPT}').sample(torch.tensor([[float('nan'), 0.0]]), 10)"]),
-    ("Python: observation far outside the simulations", ["python", "-W", "error::UserWarning", "-c",
-                                                          "import torch; from cmpe_lightning import Posterior; "
-                                                          f"Posterior.load('{CKPT}').sample(torch.tensor([[50.0, 0.0]]), 10)"]),
+    ("Python: observation far outside the simulations",
+     ["python", "-W", "error::UserWarning", "-c",
+      "import torch; from cmpe_lightning import Posterior; "
+      f"Posterior.load('{CKPT}').sample(torch.tensor([[50.0, 0.0]]), 10)"]),
 ]
 PROTECTED = ["keep/notes.txt", "keep/model.ckpt", "posterior.npz", "bank/bank.json"]
 
 
 def digest(folder: Path) -> dict[str, str]:
-    return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in PROTECTED if (folder / name).exists()}
+    return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in PROTECTED
+            if (folder / name).exists()}
 
 
 def prepare(folder: Path) -> None:
     (folder / "keep").mkdir()
     (folder / "my_model.py").write_text(MY_MODEL)
     subprocess.run([sys.executable, "-c", SETUP], cwd=folder, check=True)
-    subprocess.run(["cmpe", "fit", "--config", str(TWO_MOONS), "--trainer.max_steps", "20", "--data.init_args.num_simulations",
-                    "256", "--data.init_args.num_validation", "64", "--trainer.enable_progress_bar", "false"], cwd=folder, check=True, capture_output=True)
+    subprocess.run(["cmpe", "fit", "--config", str(TWO_MOONS), "--trainer.max_steps", "20",
+                    "--data.init_args.num_simulations", "256", "--data.init_args.num_validation", "64",
+                    "--trainer.enable_progress_bar", "false"], cwd=folder, check=True, capture_output=True)
     shutil.copy(folder / CKPT, folder / "keep" / "model.ckpt")
     subprocess.run(["cmpe-simulate", "--simulator", "cmpe_lightning.TwoMoons", "--num", "40", "--out", "bank",
                     "--no-progress"], cwd=folder, check=True, capture_output=True)
@@ -191,7 +200,8 @@ def run(folder: Path) -> list[dict]:
         errors = [line for line in lines if re.search(r"error: |Error: ", line)]
         warned = [line for line in lines if re.search(r"[Ww]arning: |\.py:\d+: ", line)]
         message = errors[-1] if errors else warned[0] if warned else lines[-1]  # a warning comes first, an error last
-        rows.append({"mistake": what, "command": " ".join(command[:1] + [c.replace(str(CONFIGS), "configs") for c in command[1:]]),
+        rows.append({"mistake": what,
+                     "command": " ".join(command[:1] + [c.replace(str(CONFIGS), "configs") for c in command[1:]]),
                      "exit": done.returncode, "traceback": "Traceback" in output,
                      "message": message.strip().replace(f"{CONFIGS.parent}/", ""),  # a warning's source file
                      "files intact": before == digest(folder)})
@@ -218,7 +228,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         rows = run(folder)
     text = table(rows)
     if args.out:
-        Path(args.out).write_text(f"# What a user's mistakes print\n\n`python -m cmpe_lightning.benchmark.user_mistakes"
+        Path(args.out).write_text(f"# What a user's mistakes print\n\n`python -m tools.user_mistakes"
                                   f" --out {args.out}`\n\n{text}\n")
     print(text)
     return rows
