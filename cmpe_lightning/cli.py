@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import yaml
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.cli import LightningArgumentParser, SaveConfigCallback
 
 from .callbacks import PosteriorSampleWriter
 from .cli_checks import check_command
 from .cli_messages import ProjectHelpFormatter, UsageError, run_for_people
+from .compat import HookedLightningCLI, config_value
 from .estimators import PosteriorEstimator
 from .estimators.checkpoints import read_checkpoint
 from .recipe import TRAINER_DEFAULTS, complete_callbacks, default_callbacks
@@ -44,7 +44,7 @@ class ProjectArgumentParser(LightningArgumentParser):
         super().__init__(*args, formatter_class=formatter_class, **kwargs)
 
 
-class CMPECLI(LightningCLI):
+class CMPECLI(HookedLightningCLI):
     """LightningCLI that links the DataModule's shapes into the estimator and adds inference options.
 
     The DataModule's ``theta_shape`` and ``x_shape`` become the estimator's; a config without a
@@ -61,17 +61,9 @@ class CMPECLI(LightningCLI):
 
     def __init__(self, *args, model_overrides: dict[str, str] | None = None, **kwargs):
         self.model_overrides = model_overrides or {}
-        self._building: str | None = None
         super().__init__(*args, **kwargs)
 
     # ----------------------------------------------------------------------------------------- the parser
-    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
-        self._building = subcommand  # so that fit's parser leaves out the inference options
-        try:
-            return super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
-        finally:
-            self._building = None
-
     def add_core_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         # the estimator and the data first: --help lists them before the Trainer's many flags
         parser.add_lightning_class_args(self._model_class, "model", subclass_mode=self.subclass_mode_model)
@@ -82,16 +74,17 @@ class CMPECLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.theta_shape", "model.init_args.theta_shape", apply_on="instantiate")
         parser.link_arguments("data.x_shape", "model.init_args.x_shape", apply_on="instantiate")
-        if self._building in (None, *INFERENCE):
+        if self.building_subcommand in (None, *INFERENCE):  # fit's parser leaves out the inference options
             parser.add_argument(
                 "--sampler", type=dict[str, Any], default={},
                 help="Keyword arguments of the estimator's sample() for test and predict, e.g. '{num_steps: 30}'.",
             )
-        if self._building in (None, "predict"):
+        if self.building_subcommand in (None, "predict"):
             parser.add_lightning_class_args(PosteriorSampleWriter, "predictions")
 
     # ---------------------------------------------------------------------------------------- checkpoints
-    def _parse_ckpt_path(self) -> None:
+    def before_checkpoint_hyperparameters(self) -> None:
+        """Checks ``--ckpt_path`` and the command before the checkpoint's hyperparameters replace the model's."""
         subcommand = self.config.get("subcommand")
         path = self.config[subcommand].get("ckpt_path") if subcommand else None
         self.checkpoint_hparams = None
@@ -101,7 +94,6 @@ class CMPECLI(LightningCLI):
             self.checkpoint_hparams = read_checkpoint(path).get("hyper_parameters", {})
         if subcommand:
             check_command(subcommand, self.config[subcommand], self.checkpoint_hparams)
-        super()._parse_ckpt_path()
 
     def before_instantiate_classes(self) -> None:
         """Test and predict log into one folder per checkpoint and command (``<run>/test``), not a new version_N;
@@ -128,7 +120,7 @@ class CMPECLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
         """The trainer, its configured callbacks completed by the default recipe's (:mod:`cmpe_lightning.recipe`)."""
-        config = self._get(self.config_init, "trainer", default={})
+        config = config_value(self, self.config_init, "trainer", default={})
         configured = config.get("callbacks") or []
         configured = configured if isinstance(configured, list) else [configured]
         defaults = default_callbacks(self.model, self.datamodule.theta_shape, fit=self.subcommand in (None, "fit"),
@@ -147,10 +139,12 @@ class CMPECLI(LightningCLI):
 
     def after_instantiate_classes(self) -> None:
         if getattr(self, "checkpoint_hparams", None):
-            check_checkpoint_task(self.checkpoint_hparams, self.datamodule, self._get(self.config, "ckpt_path"))
-        options = dict(self._get(self.config, "sampler", None) or {})
+            check_checkpoint_task(self.checkpoint_hparams, self.datamodule,
+                                  config_value(self, self.config, "ckpt_path"))
+        options = dict(config_value(self, self.config, "sampler") or {})
         options |= sampler_overrides(self.model, self.model_overrides, self.checkpoint_hparams or {})
-        set_sampler_options(self.model, options)
+        if options:  # given here: wins over the settings saved in the checkpoint
+            use_sampler(self.model, options)
 
     def after_fit(self) -> None:
         callback = self.trainer.checkpoint_callback
@@ -176,7 +170,8 @@ def resume_checkpoint(path: str, logger_args: Any) -> str:
     checkpoint = Path(path)
     if not checkpoint.is_file():
         raise UsageError(f"--ckpt_path {path!r}: no such checkpoint file to resume from.")
-    if logger_args is not None and checkpoint.parent.name == "checkpoints" and checkpoint.resolve().parents[2] == runs.resolve():
+    if (logger_args is not None and checkpoint.parent.name == "checkpoints"
+            and checkpoint.resolve().parents[2] == runs.resolve()):
         logger_args.version = checkpoint.parent.parent.name
     return path
 
@@ -198,7 +193,7 @@ def check_checkpoint_task(hparams: dict[str, Any], datamodule: Any, path: str) -
 
 def sampler_overrides(model: PosteriorEstimator, overrides: dict[str, str], trained: dict[str, Any]) -> dict[str, Any]:
     """``--model.init_args.KEY VALUE`` given to test or predict, as sampler options where ``KEY`` is one."""
-    accepted = sampler_option_names(model)
+    accepted = model.sampler_option_names()
     refused = sorted(set(overrides) - accepted)
     if refused:
         key = refused[0]
@@ -213,18 +208,11 @@ def sampler_overrides(model: PosteriorEstimator, overrides: dict[str, str], trai
     return {key: yaml.safe_load(value) for key, value in overrides.items()}
 
 
-def sampler_option_names(model: PosteriorEstimator) -> set[str]:
-    return {*inspect.signature(model.standardized_sample).parameters, "max_batch_size"} - {"context", "generator"}
-
-
-def set_sampler_options(model: PosteriorEstimator, options: dict[str, Any]) -> None:
-    """Makes ``options`` the keyword arguments of ``model.sample`` in test and predict, after checking their names."""
-    accepted = sampler_option_names(model)
-    unknown = sorted(set(options) - accepted)
-    if unknown:
-        known = sorted(accepted)
-        raise ValueError(f"Unknown sampler option(s) {unknown} for {type(model).__name__}; expected some of {known}.")
-    model.sampler_options = dict(options)
+def use_sampler(model: PosteriorEstimator, options: dict[str, Any]) -> None:
+    """Makes ``options`` (the sampler's, and ``max_batch_size``) the settings of test and predict."""
+    options = dict(options)
+    chunk = options.pop("max_batch_size", None)
+    model.configure_sampling(("test", "predict"), max_batch_size=chunk, options=options)
 
 
 def prepare_args(args: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -257,8 +245,9 @@ def prepare_args(args: list[str]) -> tuple[list[str], dict[str, str]]:
             raise UsageError(f"--ckpt_path {checkpoint!r}: no such checkpoint file.")
         config = Path(checkpoint).parent.parent / "config.yaml"
         if not config.is_file():
-            raise UsageError(f"cmpe {args[0]} without --config reads the config saved with the checkpoint's run, {config},"
-                             " which does not exist; give the config the checkpoint was trained with: --config FILE.")
+            raise UsageError(f"cmpe {args[0]} without --config reads the config saved with the checkpoint's run,"
+                             f" {config}, which does not exist; give the config the checkpoint was trained with:"
+                             " --config FILE.")
         out[1:1] = ["--config", str(config)]
     return out, overrides
 

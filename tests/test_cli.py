@@ -176,7 +176,7 @@ def test_predict_refuses_to_overwrite_and_bad_inputs(tmp_path, monkeypatch, caps
     # without --config: the run's saved config; --model.init_args.num_steps becomes a sampler option
     predicted = run_cli(["predict", "--ckpt_path", str(checkpoint_of(tmp_path)), *SMALL, "--observations", "obs.npy",
                          "--model.init_args.num_steps", "3", "--predictions.path", "fine.pt"])
-    assert predicted.model.sampler_options == {"num_steps": 3} and (tmp_path / "fine.pt").is_file()
+    assert predicted.model.sampling["predict"].options == {"num_steps": 3} and (tmp_path / "fine.pt").is_file()
 
 
 def test_help_shows_the_project_first_and_only_its_own_classes(capsys):

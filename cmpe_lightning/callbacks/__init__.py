@@ -1,4 +1,5 @@
-"""Lightning callbacks: test metrics, the posterior plot, image grids, the prediction writer, training speed, the choice of K, and the default recipe's weight averaging, training length and early stop."""
+"""Lightning callbacks: test metrics, the posterior plot, image grids, the prediction writer, training speed, the choice
+of K, and the default recipe's weight averaging, training length and early stop."""
 
 from .best_weights import BestWeights
 from .checkpoint_files import LastCheckpoint
@@ -12,5 +13,5 @@ from .throughput import TrainingSpeed
 from .training_length import TrainingLength
 from .weight_averaging import EMA
 
-__all__ = ["PosteriorMetrics", "PosteriorSampleWriter", "TrainingSpeed", "PosteriorPlot", "ImageGrid", "DiagnosticPlots",
-           "SamplingStepSelection", "EMA", "BestWeights", "TrainingLength", "LastCheckpoint"]
+__all__ = ["PosteriorMetrics", "PosteriorSampleWriter", "TrainingSpeed", "PosteriorPlot", "ImageGrid",
+           "DiagnosticPlots", "SamplingStepSelection", "EMA", "BestWeights", "TrainingLength", "LastCheckpoint"]

@@ -8,6 +8,8 @@ from typing import Any
 import lightning.pytorch as pl
 import matplotlib
 
+from ..utils.checks import positive_int
+
 matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -18,6 +20,7 @@ from torch import Tensor  # noqa: E402
 
 from ..metrics.coverage import central_interval_hits  # noqa: E402
 from ..metrics.sbc import ECDFUniformityTest, sbc_ranks  # noqa: E402
+from .posterior_metrics import PosteriorMetrics  # noqa: E402
 
 LEVELS = torch.linspace(0.005, 0.995, 20)
 
@@ -103,15 +106,13 @@ class DiagnosticPlots(pl.Callback):
     """
 
     def __init__(self, max_parameters: int = 8, names: list[str] | None = None, seed: int = 0):
-        if max_parameters < 1:
-            raise ValueError(f"max_parameters must be a positive integer, got {max_parameters}.")
+        max_parameters = positive_int(max_parameters, "max_parameters")
         self.max_parameters, self.names, self.seed = max_parameters, names, seed
         self._parts: list[dict[str, Tensor]] = []
 
-    def _collect(self, outputs: Any, batch_idx: int) -> None:
-        if isinstance(outputs, dict) and "samples" in outputs:
-            generator = torch.Generator().manual_seed(self.seed + batch_idx)
-            self._parts.append(summarize(outputs["samples"], outputs["theta"], generator))
+    def _collect(self, samples: Tensor, theta: Tensor, batch_idx: int) -> None:
+        generator = torch.Generator().manual_seed(self.seed + batch_idx)
+        self._parts.append(summarize(samples, theta, generator))
 
     def _figures(self) -> dict[str, plt.Figure]:
         parts = {key: torch.cat([p[key] for p in self._parts]) for key in self._parts[0]}
@@ -123,14 +124,14 @@ class DiagnosticPlots(pl.Callback):
         names = list(self.names or [f"θ{j + 1}" for j in range(d)])[:d]
         return diagnostic_figures(parts, names)
 
-    def on_validation_epoch_start(self, trainer, pl_module) -> None:
-        self._parts = []
-
-    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        self._collect(outputs, batch_idx)
-
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not self._parts or not trainer.is_global_zero:
+        if not trainer.is_global_zero:
+            return
+        self._parts = []
+        for callback in trainer.callbacks:  # the validation draws of PosteriorMetrics, where it made any
+            for draws in getattr(callback, "validation_draws", []) if isinstance(callback, PosteriorMetrics) else []:
+                self._collect(draws["samples"], draws["theta"], draws["batch_idx"])
+        if not self._parts:
             return
         for kind, fig in self._figures().items():
             for logger in trainer.loggers:
@@ -141,8 +142,9 @@ class DiagnosticPlots(pl.Callback):
     def on_test_start(self, trainer, pl_module) -> None:
         self._parts = []
 
-    def on_test_batch_end(self, trainer, pl_module, outputs: dict[str, Any], batch, batch_idx, dataloader_idx=0) -> None:
-        self._collect(outputs, batch_idx)
+    def on_test_batch_end(self, trainer, pl_module, outputs: dict[str, Any], batch, batch_idx,
+                          dataloader_idx=0) -> None:
+        self._collect(outputs["samples"], outputs["theta"], batch_idx)
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not self._parts or not trainer.is_global_zero:

@@ -8,6 +8,8 @@ from typing import Any
 import lightning.pytorch as pl
 import matplotlib
 
+from ..utils.errors import InputError
+
 matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
@@ -72,8 +74,8 @@ class ImageGrid(pl.Callback):
     def __init__(self, num_images: int = 6, num_draws: int = 16, num_draws_shown: int = 3, every_n_validations: int = 1,
                  value_range: tuple[float, float] = (-1.0, 1.0)):
         if num_images < 1 or num_draws < 1 or every_n_validations < 0:
-            raise ValueError(f"Expected positive num_images and num_draws and every_n_validations >= 0, got {num_images},"
-                             f" {num_draws}, {every_n_validations}.")
+            raise InputError("Expected positive num_images and num_draws and every_n_validations >= 0, got"
+                             f" {num_images}, {num_draws}, {every_n_validations}.")
         self.num_images, self.num_draws, self.num_draws_shown = num_images, num_draws, num_draws_shown
         self.every_n_validations, self.value_range = every_n_validations, tuple(value_range)
         self._rows: dict[str, list[Tensor]] = {}
@@ -88,7 +90,8 @@ class ImageGrid(pl.Callback):
 
     def _figure(self) -> plt.Figure:
         stacked = {name: torch.stack(rows[: self.num_images]) for name, rows in self._rows.items()}
-        return image_grid(stacked["samples"], stacked["x"], stacked.get("theta"), self.num_draws_shown, self.value_range)
+        return image_grid(stacked["samples"], stacked["x"], stacked.get("theta"), self.num_draws_shown,
+                          self.value_range)
 
     def _publish(self, trainer: pl.Trainer, fig: plt.Figure, tag: str, path: Path | None) -> None:
         if path is not None:
@@ -110,7 +113,7 @@ class ImageGrid(pl.Callback):
         theta, x = next(iter(trainer.datamodule.val_dataloader()))
         theta, x = theta[: self.num_images], x[: self.num_images].to(pl_module.device)
         generator = torch.Generator().manual_seed(0)  # the same noise at every validation
-        samples = pl_module.sample(x, self.num_draws, generator, check_range=False, **pl_module.sampler_options)
+        samples = pl_module.draw_at("validate", x, self.num_draws, generator).samples
         self._rows = {}
         self._collect(samples=samples, x=x, theta=theta)
         self._publish(trainer, self._figure(), "val/posterior_images", None)
@@ -119,17 +122,20 @@ class ImageGrid(pl.Callback):
     def on_test_start(self, trainer, pl_module) -> None:
         self._rows = {}
 
-    def on_test_batch_end(self, trainer, pl_module, outputs: dict[str, Any], batch, batch_idx, dataloader_idx=0) -> None:
+    def on_test_batch_end(self, trainer, pl_module, outputs: dict[str, Any], batch, batch_idx,
+                          dataloader_idx=0) -> None:
         self._collect(samples=outputs["samples"], x=outputs["x"], theta=outputs["theta"])
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._rows and trainer.is_global_zero:
-            self._publish(trainer, self._figure(), "test/posterior_images", Path(trainer.log_dir or ".") / "posterior_images_test.png")
+            self._publish(trainer, self._figure(), "test/posterior_images",
+                          Path(trainer.log_dir or ".") / "posterior_images_test.png")
 
     def on_predict_start(self, trainer, pl_module) -> None:
         self._rows = {}
 
-    def on_predict_batch_end(self, trainer, pl_module, outputs: dict[str, Any], batch, batch_idx, dataloader_idx=0) -> None:
+    def on_predict_batch_end(self, trainer, pl_module, outputs: dict[str, Any], batch, batch_idx,
+                             dataloader_idx=0) -> None:
         self._collect(samples=outputs["samples"], x=outputs["observations"])
 
     def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -10,10 +10,10 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
 import torch  # noqa: E402
 from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
 from lightning.pytorch.utilities import rank_zero_info  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 from ..metrics.c2st import c2st  # noqa: E402
@@ -48,7 +48,8 @@ class PosteriorPlot(pl.Callback):
         if references is None:  # banks and some simulators have no reference
             references = [None] * len(outputs["theta"])
         xs = outputs["x"]
-        xs = [{k: v[n].cpu() for k, v in xs.items()} for n in range(len(outputs["theta"]))] if isinstance(xs, dict) else xs.cpu()
+        xs = ([{k: v[n].cpu() for k, v in xs.items()} for n in range(len(outputs["theta"]))] if isinstance(xs, dict)
+              else xs.cpu())
         for theta, samples, reference, x in zip(outputs["theta"], outputs["samples"], references, xs):
             if len(self._panels) < self.num_observations:
                 self._panels.append(

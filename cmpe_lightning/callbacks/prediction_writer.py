@@ -11,6 +11,8 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from ..plotting.samples_file import MAX_PARAMETERS, plot_samples
+from ..utils.checks import positive_int
+from ..utils.errors import ExistingFileError, InputError
 from ..utils.structure import map_structure
 from .posterior_plot import prior_range
 
@@ -42,20 +44,19 @@ class PosteriorSampleWriter(BasePredictionWriter):
                  plots: int = 4):
         super().__init__(write_interval="epoch")
         if Path(path).suffix not in (".pt", ".npz"):
-            raise ValueError(f"Prediction output {path!r} must end in .pt or .npz.")
-        if num_samples < 1:
-            raise ValueError(f"num_samples must be a positive integer, got {num_samples}.")
+            raise InputError(f"Prediction output {path!r} must end in .pt or .npz.")
+        num_samples = positive_int(num_samples, "num_samples")
         if plots < 0:
-            raise ValueError(f"plots must be zero or more, got {plots}.")
+            raise InputError(f"plots must be zero or more, got {plots}.")
         self.path, self.num_samples, self.overwrite, self.plots = Path(path), num_samples, overwrite, plots
 
     def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.path.exists() and not self.overwrite:
-            raise FileExistsError(
+            raise ExistingFileError(
                 f"Prediction output {str(self.path)!r} exists; choose another --predictions.path or pass"
                 " --predictions.overwrite true."
             )
-        pl_module.num_predict_samples = self.num_samples
+        pl_module.configure_sampling("predict", num_samples=self.num_samples)
 
     def write_on_epoch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, predictions: Any, batch_indices: Any

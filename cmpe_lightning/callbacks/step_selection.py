@@ -15,6 +15,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..metrics import CalibrationError, energy_scores
+from ..utils.errors import InputError, InputTypeError
 from ..utils.structure import Batch, batch_size, finite_pairs, map_structure
 from .checkpoint_files import rewrite_saved_checkpoints, saved_checkpoints
 
@@ -27,7 +28,7 @@ def validation_pairs(loader: Iterable | None, limit: int, device: torch.device) 
     if isinstance(loader, (list, tuple)):
         loader = loader[0] if loader else None
     if loader is None:
-        raise ValueError("The choice of K scores validation simulations; this fit has no validation data.")
+        raise InputError("The choice of K scores validation simulations; this fit has no validation data.")
     thetas, xs, total = [], [], 0
     for batch in loader:
         theta, x, _ = finite_pairs(*batch)
@@ -37,7 +38,7 @@ def validation_pairs(loader: Iterable | None, limit: int, device: torch.device) 
         if total >= limit:
             break
     if total < 2:
-        raise ValueError(f"The choice of K needs at least 2 finite validation simulations, found {total}.")
+        raise InputError(f"The choice of K needs at least 2 finite validation simulations, found {total}.")
     theta = torch.cat(thetas)[:limit].to(device)
     x = xs[0] if len(xs) == 1 else (
         {k: torch.cat([part[k] for part in xs]) for k in xs[0]} if isinstance(xs[0], dict) else torch.cat(xs))
@@ -66,7 +67,7 @@ def choose_num_steps(scores: dict[int, Tensor], default: int, significance: floa
         2
     """
     if default not in scores:
-        raise ValueError(f"The default K {default} must be among the scored candidates {sorted(scores)}.")
+        raise InputError(f"The default K {default} must be among the scored candidates {sorted(scores)}.")
 
     def resolved(k: int, than: int, sign: float) -> bool:  # sign -1: k is lower (better), +1: k is higher (worse)
         mean, error = paired_difference(scores[k], scores[than])
@@ -91,8 +92,8 @@ class StepChoice:
     seconds: float = 0.0
 
     def table(self) -> str:
-        rows = [f"  K = {k:>3}: energy score {s['energy_score']:.4f} ({s['difference']:+.4f} ± {s['standard_error']:.4f}"
-                f" vs K = {self.default}), calibration error {s['calibration_error']:.3f}"
+        rows = [f"  K = {k:>3}: energy score {s['energy_score']:.4f} ({s['difference']:+.4f}"
+                f" ± {s['standard_error']:.4f} vs K = {self.default}), calibration error {s['calibration_error']:.3f}"
                 + (" <- chosen" if k == self.num_steps else "") for k, s in sorted(self.scores.items())]
         if self.skipped:
             rows.append(f"  not scored within the time limit: K = {self.skipped}")
@@ -112,7 +113,8 @@ def parameter_scale(model: Any, theta: Tensor) -> Tensor:
 
 
 def select_num_steps(model: Any, theta: Tensor, x: Batch, candidates: Sequence[int], default: int, num_samples: int,
-                     significance: float = 2.0, seconds: float = math.inf, seed: int = 0, progress: bool = True) -> StepChoice:
+                     significance: float = 2.0, seconds: float = math.inf, seed: int = 0,
+                     progress: bool = True) -> StepChoice:
     """Scores each candidate K on the pairs ``(theta, x)`` (``num_samples`` draws each) and chooses by
     :func:`choose_num_steps`; the default first, then from few to many steps, leaving out those that would not
     finish within ``seconds`` (estimated from the time per step of the candidates scored so far)."""
@@ -189,11 +191,12 @@ class SamplingStepSelection(pl.Callback):
                  seed: int = 0, enabled: bool = True):
         candidates = sorted({int(k) for k in candidates})
         if not candidates or candidates[0] < 1:
-            raise ValueError(f"candidates must be positive step counts, got {candidates}.")
+            raise InputError(f"candidates must be positive step counts, got {candidates}.")
         if num_observations < 2 or num_samples < 2:
-            raise ValueError(f"num_observations and num_samples must be at least 2, got {num_observations}, {num_samples}.")
+            raise InputError(f"num_observations and num_samples must be at least 2, got {num_observations},"
+                             f" {num_samples}.")
         if significance < 0 or max_share < 0 or min_seconds < 0:
-            raise ValueError(f"significance, max_share and min_seconds must be >= 0, got {significance}, {max_share},"
+            raise InputError(f"significance, max_share and min_seconds must be >= 0, got {significance}, {max_share},"
                              f" {min_seconds}.")
         self.candidates, self.seed, self.enabled = candidates, seed, enabled
         self.num_observations, self.num_samples, self.significance = num_observations, num_samples, significance
@@ -216,25 +219,27 @@ class SamplingStepSelection(pl.Callback):
         if not self.enabled or trainer.interrupted:
             return
         if not hasattr(pl_module, "num_steps"):
-            raise TypeError(f"SamplingStepSelection chooses CMPE's num_steps; {type(pl_module).__name__} has none.")
+            raise InputTypeError(f"SamplingStepSelection chooses CMPE's num_steps; {type(pl_module).__name__}"
+                                 " has none.")
         default = int(pl_module.num_steps)
         limit = max(self.max_share * (time.perf_counter() - self._fit_start), self.min_seconds)
         try:
             loader = trainer.datamodule.val_dataloader() if trainer.datamodule is not None else trainer.val_dataloaders
             theta, x = validation_pairs(loader, self.num_observations, pl_module.device)
             rank_zero_info(f"Choosing the number of sampling steps K from {sorted({default, *self.candidates})} on"
-                           f" {batch_size(x)} validation simulations (at most {limit:.0f} s; Ctrl-C keeps K = {default})")
+                           f" {batch_size(x)} validation simulations (at most {limit:.0f} s;"
+                           f" Ctrl-C keeps K = {default})")
             self.choice = select_num_steps(pl_module, theta, x, self.candidates, default, self.num_samples,
                                            self.significance, limit, self.seed,
-                                           progress=trainer.is_global_zero and trainer.progress_bar_callback is not None)
+                                           progress=(trainer.is_global_zero
+                                                     and trainer.progress_bar_callback is not None))
         except KeyboardInterrupt:
             paths = [str(p) for p in saved_checkpoints(trainer)]
             rank_zero_warn(f"The choice of K was interrupted: the trained estimator keeps K = {default} (its num_steps)"
                            + (f" in {', '.join(paths)}; choose K later with: cmpe choose-steps --ckpt_path {paths[0]}"
                               if paths else "."))
             return
-        pl_module.num_steps = self.choice.num_steps
-        pl_module.hparams["num_steps"] = self.choice.num_steps
+        pl_module.set_sampler_defaults(num_steps=self.choice.num_steps)
         written = rewrite_saved_checkpoints(trainer, lambda checkpoint: record_choice(checkpoint, self.choice))
         rank_zero_info(f"Scores of K (lower is better; {self.choice.seconds:.0f} s):\n{self.choice.table()}\n"
                        f"Chose K = {self.choice.num_steps}" + (f"; written into {', '.join(map(str, written))}."

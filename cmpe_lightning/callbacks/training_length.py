@@ -7,7 +7,9 @@ import math
 import lightning.pytorch as pl
 from lightning.pytorch.utilities import rank_zero_info
 
+from ..compat import set_max_steps
 from ..utils.checks import positive_int
+from ..utils.errors import InputError
 
 
 def steps_for_budget(num_pairs: int | None, pairs_per_step: int, epochs: int, min_steps: int, max_steps: int,
@@ -53,7 +55,7 @@ class TrainingLength(pl.Callback):
                             ("online_steps", online_steps), ("validations", validations)]:
             positive_int(value, name)
         if min_steps > max_steps:
-            raise ValueError(f"TrainingLength: min_steps {min_steps} exceeds max_steps {max_steps}.")
+            raise InputError(f"TrainingLength: min_steps {min_steps} exceeds max_steps {max_steps}.")
         self.epochs, self.min_steps, self.max_steps = epochs, min_steps, max_steps
         self.online_steps, self.validations = online_steps, validations
         self.steps: int | None = None  # what this fit was given, None where the trainer had its own length
@@ -65,7 +67,7 @@ class TrainingLength(pl.Callback):
         batch = getattr(datamodule, "batch_size", None)
         given = trainer.max_steps not in (-1, None)
         if not given and (batch is None or not hasattr(datamodule, "num_training_pairs")):
-            raise ValueError("Without trainer.max_steps, the default recipe derives the training length from the"
+            raise InputError("Without trainer.max_steps, the default recipe derives the training length from the"
                              f" DataModule's num_training_pairs and batch_size; {type(datamodule).__name__} has none:"
                              " set --trainer.max_steps.")
         num_pairs = getattr(datamodule, "num_training_pairs", None)
@@ -73,7 +75,7 @@ class TrainingLength(pl.Callback):
         if not given:
             self.steps = steps_for_budget(num_pairs, pairs_per_step, self.epochs, self.min_steps, self.max_steps,
                                           self.online_steps)
-            trainer.fit_loop.epoch_loop.max_steps = self.steps  # (the fit loop reads it from there)
+            set_max_steps(trainer, self.steps)
             budget = "online simulation" if num_pairs is None else f"{num_pairs} training pairs"
             rank_zero_info(f"Training length from the budget ({budget}, batch {batch}): {self.steps} optimizer steps;"
                            " set --trainer.max_steps to choose it.")

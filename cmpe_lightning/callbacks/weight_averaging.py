@@ -9,6 +9,8 @@ import torch
 from lightning.pytorch.callbacks import EMAWeightAveraging
 from torch import Tensor
 
+from ..utils.errors import InputError
+
 
 def warmed_up_decay(decay: float, num_updates: int) -> float:
     """The decay of the ``num_updates + 1``-th update: ``min(decay, (1 + n) / (10 + n))``.
@@ -51,7 +53,7 @@ class EMA(EMAWeightAveraging):
 
     def __init__(self, decay: float = 0.999, warmup: bool = True, update_every_n_steps: int = 1, **kwargs: Any):
         if not 0.0 <= decay < 1.0:
-            raise ValueError(f"EMA decay must be in [0, 1), got {decay}.")
+            raise InputError(f"EMA decay must be in [0, 1), got {decay}.")
         super().__init__(decay=decay, update_every_n_steps=update_every_n_steps, **kwargs)
         self.decay, self.warmup = decay, warmup
         self._kwargs.pop("avg_fn", None)
@@ -85,7 +87,8 @@ class EMA(EMAWeightAveraging):
         self._raw_weights = {name: value.detach().clone() for name, value in pl_module.state_dict().items()}
         super().on_train_end(trainer, pl_module)
 
-    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                           checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(trainer, pl_module, checkpoint)
         if getattr(self, "_raw_weights", None) is not None and "current_model_state" in checkpoint:
             checkpoint["current_model_state"] = self._raw_weights

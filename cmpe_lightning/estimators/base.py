@@ -8,10 +8,13 @@ only yields parameters, observations and draws.
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import lightning.pytorch as pl
@@ -22,12 +25,24 @@ from torch import Tensor, nn
 from ..networks.standardization import PartsStandardizer, StandardizationMode, Standardizer
 from ..networks.training_range import TrainingRange
 from ..utils.checks import positive_int
+from ..utils.errors import InputError, InputTypeError
 from ..utils.modes import evaluation_mode, synchronize
 from ..utils.seeding import run_seed, seeded_global_rng
-from ..utils.structure import (ShapeSpec, as_float_tensors, check_batch, describe, finite_pairs, is_finite, leaves,
-                               map_structure, normalize_shape, zeros)
+from ..utils.structure import (
+    ShapeSpec,
+    as_float_tensors,
+    check_batch,
+    describe,
+    finite_pairs,
+    is_finite,
+    leaves,
+    map_structure,
+    normalize_shape,
+    zeros,
+)
 from .checkpoints import load_any_estimator
 from .guards import check_finite_loss
+from .sampling import STAGES, SamplingSettings, check_stage
 
 
 class PosteriorDraws(NamedTuple):
@@ -93,9 +108,8 @@ class PosteriorEstimator(pl.LightningModule, ABC):
         self.theta_shape = normalize_shape(theta_shape)
         self.x_shape: ShapeSpec = normalize_shape(x_shape)
         if isinstance(self.theta_shape, dict):
-            raise ValueError(f"theta_shape must be one shape, got the dict {theta_shape!r}.")
-        if max_batch_size < 1:
-            raise ValueError(f"max_batch_size must be a positive integer, got {max_batch_size}.")
+            raise InputError(f"theta_shape must be one shape, got the dict {theta_shape!r}.")
+        max_batch_size = positive_int(max_batch_size, "max_batch_size")
         self.learning_rate, self.weight_decay, self.warmup_steps = learning_rate, weight_decay, warmup_steps
         self.max_batch_size = max_batch_size
         self.summary_network = summary_network if summary_network is not None else nn.Flatten()
@@ -107,11 +121,9 @@ class PosteriorEstimator(pl.LightningModule, ABC):
         self.summary_dim = self._infer_summary_dim()
         # where the training observations lie, to warn about observations far outside them
         self.training_range = TrainingRange(flat_features(self.preprocessing(zeros(self.x_shape, 2))).shape[1])
-        # inference-time options, set by the CLI (--sampler) and callbacks (PosteriorSampleWriter's and
-        # PosteriorMetrics' num_samples); not hyperparameters
-        self.sampler_options: dict[str, Any] = {}
-        self.num_predict_samples = self.num_test_samples = 1000
-        self.validation_draws: tuple[int, int] | None = None
+        # how to draw at validation, test and predict: not hyperparameters, set through configure_sampling
+        self._sampling = {stage: SamplingSettings() for stage in STAGES}
+        self._configured_stages: set[str] = set()  # in this process: a loaded checkpoint's settings do not replace them
         self.dropped_in_training = 0  # failed simulations left out of training batches so far
 
     @property
@@ -129,8 +141,10 @@ class PosteriorEstimator(pl.LightningModule, ABC):
         """
 
     @abstractmethod
-    def standardized_sample(self, context: Tensor, generator: torch.Generator | None = None, **options) -> tuple[Tensor, int]:
-        """One standardized draw per row of ``context``, ``(batch, *theta_shape)``, and the network evaluations it took."""
+    def standardized_sample(self, context: Tensor, generator: torch.Generator | None = None,
+                            **options) -> tuple[Tensor, int]:
+        """One standardized draw per row of ``context``, ``(batch, *theta_shape)``, and the network evaluations it
+        took."""
 
     def standardized_log_prob(self, theta: Tensor, context: Tensor, **options) -> Tensor:
         """Log-density ``(batch,)`` of standardized ``theta``; only estimators with a tractable density have it."""
@@ -190,7 +204,7 @@ class PosteriorEstimator(pl.LightningModule, ABC):
 
     @torch.no_grad()
     def draw(self, x: Tensor | Mapping[str, Tensor], num_samples: int, generator: torch.Generator | None = None,
-             max_batch_size: int | None = None, check_range: bool = False, **options) -> PosteriorDraws:
+             max_batch_size: int | None = None, check_range: bool = True, **options) -> PosteriorDraws:
         """:meth:`sample`, also returning the network evaluations per draw.
 
         The ``batch * num_samples`` draws are computed in chunks of at most ``max_batch_size``, each with
@@ -203,7 +217,8 @@ class PosteriorEstimator(pl.LightningModule, ABC):
         finite = is_finite(x)
         if not finite.all():
             rows = (~finite).nonzero().flatten().tolist()
-            raise ValueError(f"Observations {rows[:10]} of {batch} contain NaN or inf; {type(self).__name__} needs finite values.")
+            raise InputError(f"Observations {rows[:10]} of {batch} contain NaN or inf; {type(self).__name__} needs"
+                             " finite values.")
         parts, evaluations = [], 0.0
         with evaluation_mode(self):
             context = self.embed(x, check_range=check_range)
@@ -214,6 +229,80 @@ class PosteriorEstimator(pl.LightningModule, ABC):
                 parts.append(self.theta_standardizer.inverse(theta.float()))
                 evaluations += calls * len(rows) / total
         return PosteriorDraws(torch.cat(parts).view(batch, num_samples, *self.theta_shape), evaluations)
+
+    # ---------------------------------------------------------------------------------- sampling settings
+    @property
+    def sampling(self) -> Mapping[str, SamplingSettings]:
+        """How the estimator draws at each stage (``validate``, ``test``, ``predict``); change with
+        :meth:`configure_sampling`. Saved in the checkpoint."""
+        return MappingProxyType(self._sampling)
+
+    @classmethod
+    def sampler_option_names(cls) -> set[str]:
+        """The sampler's own options: the keyword arguments of :meth:`standardized_sample` (and ``max_batch_size``)."""
+        return ({*inspect.signature(cls.standardized_sample).parameters, "max_batch_size"}
+                - {"self", "context", "generator"})
+
+    def configure_sampling(self, stages: str | Sequence[str], **changes: Any) -> None:
+        """Sets how the estimator draws at ``stages`` (``validate``, ``test``, ``predict``, or several).
+
+        ``changes`` are fields of :class:`SamplingSettings` (``num_samples``, ``max_batch_size``, ``options``);
+        the stage keeps the others. ``options`` (the sampler's, such as ``{"num_steps": 30}``) are checked against
+        :meth:`sampler_option_names` and replace the stage's.
+
+        Example::
+
+            estimator.configure_sampling(["test", "predict"], options={"num_steps": 2})
+        """
+        stages = [check_stage(stage) for stage in ([stages] if isinstance(stages, str) else stages)]
+        unknown = sorted(set(changes) - {field.name for field in dataclasses.fields(SamplingSettings)})
+        if unknown:
+            raise InputTypeError(f"configure_sampling got unknown setting(s) {unknown}; expected num_samples,"
+                                 " max_batch_size or options.")
+        if "options" in changes:
+            self.check_sampler_options(changes["options"])
+        for stage in stages:
+            self._sampling[stage] = self._sampling[stage].replace(**changes)
+            self._configured_stages.add(stage)
+
+    def sampling_steps(self, options: Mapping[str, Any]) -> int | None:
+        """The network evaluations per draw that the sampler ``options`` fix in advance (CMPE's K, a fixed-step ODE
+        solver's steps), or ``None`` where the sampler has no such number (a flow's one pass, an adaptive solver)."""
+        return None
+
+    def check_sampler_options(self, options: Mapping[str, Any]) -> None:
+        """An error naming the options that are not :meth:`sampler_option_names`."""
+        accepted = self.sampler_option_names()
+        unknown = sorted(set(options) - accepted)
+        if unknown:
+            raise InputError(f"Unknown sampler option(s) {unknown} for {type(self).__name__}; expected some of"
+                             f" {sorted(accepted)}.")
+
+    def set_sampler_defaults(self, **defaults: Any) -> None:
+        """Changes the defaults of sampler options that are constructor arguments (CMPE's ``num_steps``), in
+        ``hparams`` too, so that the checkpoints saved from now on build the estimator with them."""
+        self.check_sampler_options(defaults)
+        for name, value in defaults.items():
+            if not hasattr(self, name):
+                raise InputError(f"{type(self).__name__} has no default {name} to change; it takes {name} per call.")
+            setattr(self, name, value)
+            self.hparams[name] = value
+
+    def draw_at(self, stage: str, x: Tensor | Mapping[str, Tensor], num_samples: int | None = None,
+                generator: torch.Generator | None = None, check_range: bool = False) -> PosteriorDraws:
+        """:meth:`draw` with the settings of ``stage`` (``num_samples`` given here wins over the stage's)."""
+        settings = self._sampling[check_stage(stage)]
+        return self.draw(x, settings.num_samples if num_samples is None else num_samples, generator,
+                         check_range=check_range, **settings.draw_options())
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["sampling"] = {stage: settings.to_dict() for stage, settings in self._sampling.items()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # settings given in this process (the CLI's --sampler, a callback's num_samples) win over the saved ones
+        for stage, saved in checkpoint.get("sampling", {}).items():
+            if stage in STAGES and stage not in self._configured_stages:
+                self._sampling[stage] = SamplingSettings(**saved)
 
     def randn(self, shape: Sequence[int], generator: torch.Generator | None) -> Tensor:
         """Standard normal noise on this module's device, drawn from ``generator`` (on whatever device it is)."""
@@ -256,30 +345,15 @@ class PosteriorEstimator(pl.LightningModule, ABC):
         self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=len(theta))
         return loss
 
-    def validation_step(self, batch: tuple[Tensor, Any], batch_idx: int) -> dict[str, Any] | None:
-        """The validation loss; also posterior draws for the first pairs when a callback asked for them.
-
-        A callback (:class:`~cmpe_lightning.callbacks.PosteriorMetrics` with ``validation_interval``) sets
-        ``validation_draws = (num_pairs, num_samples)`` before a validation; the steps then return
-        ``{theta, x, samples}`` for the first ``num_pairs`` pairs (seeded draws), like :meth:`test_step`.
-        """
-        # the same noise at every validation, so that val/loss is comparable across training
+    def validation_step(self, batch: tuple[Tensor, Any], batch_idx: int) -> None:
+        """The validation loss, with the same noise at every validation so that ``val/loss`` is comparable across
+        training (callbacks that need posterior draws make them with :meth:`draw_at`)."""
         theta, x = self._finite(batch, "val")
         if len(theta) == 0:
-            return None
+            return
         generator = torch.Generator().manual_seed(batch_idx)
         loss = self.loss(theta, x, generator, **self.loss_options("val")).mean()
         self.log("val/loss", loss, prog_bar=True, batch_size=len(theta), sync_dist=True)
-        if self.validation_draws is None:
-            return None
-        num_pairs, num_samples = self.validation_draws
-        keep = min(len(theta), num_pairs - batch_idx * len(theta))  # the first num_pairs pairs of the set
-        if keep <= 0:
-            return None
-        theta, x = theta[:keep], map_structure(lambda t: t[:keep], x)
-        samples = self.sample(x, num_samples, torch.Generator(self.device).manual_seed(batch_idx), check_range=False,
-                              **self.sampler_options)
-        return {"theta": theta, "x": x, "samples": samples}
 
     def _finite(self, batch: tuple[Tensor, Any], stage: str) -> tuple[Tensor, Any]:
         """The batch without failed simulations (NaN or inf), counted in the logs: ``train/dropped`` (so far in this
@@ -296,25 +370,25 @@ class PosteriorEstimator(pl.LightningModule, ABC):
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         """Draws for the test batch ``{theta, x[, reference]}``; callbacks compute the metrics from the result.
 
-        Returns the batch with ``samples`` (as many per observation as the reference has, or
-        ``num_test_samples``), the sampler's ``seconds`` and its ``network_evaluations`` per draw.
+        Returns the batch with ``samples`` (as many per observation as the reference has, or the ``test`` stage's
+        ``num_samples``), the sampler's ``seconds`` and its ``network_evaluations`` per draw.
         """
         reference = batch.get("reference")
-        num_samples = reference.shape[1] if reference is not None else self.num_test_samples
         synchronize(self.device)
         start = time.perf_counter()
-        draws = self.draw(batch["x"], num_samples, **self.sampler_options)
+        draws = self.draw_at("test", batch["x"], reference.shape[1] if reference is not None else None)
         synchronize(self.device)
         return {**batch, "samples": draws.samples, "seconds": time.perf_counter() - start,
                 "network_evaluations": draws.network_evaluations}
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
-        samples = self.sample(batch["x"], self.num_predict_samples, **self.sampler_options)
+        samples = self.draw_at("predict", batch["x"], check_range=True).samples
         return {"index": batch["index"], "observations": batch["x"], "samples": samples}
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = torch.optim.AdamW(self.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(self.total_training_steps, self.warmup_steps))
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer,
+                                                     cosine_with_warmup(self.total_training_steps, self.warmup_steps))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     @property
@@ -322,7 +396,7 @@ class PosteriorEstimator(pl.LightningModule, ABC):
         """The trainer's estimate of all optimizer steps of this fit (the cosine schedule's and CMPE's ``K``)."""
         total = self.trainer.estimated_stepping_batches
         if not math.isfinite(total):
-            raise ValueError("The schedules need a finite number of optimizer steps: set trainer.max_steps.")
+            raise InputError("The schedules need a finite number of optimizer steps: set trainer.max_steps.")
         return int(total)
 
     @classmethod
@@ -347,7 +421,7 @@ class PosteriorEstimator(pl.LightningModule, ABC):
     def _check_pair(self, theta: Tensor, x: Any) -> None:
         batch = self._check_x(x)
         if tuple(theta.shape) != (batch, *self.theta_shape):
-            raise ValueError(
+            raise InputError(
                 f"{type(self).__name__} expects theta of shape {describe(self.theta_shape, str(batch))} for {batch}"
                 f" observations, got {tuple(theta.shape)}."
             )
@@ -356,7 +430,7 @@ class PosteriorEstimator(pl.LightningModule, ABC):
         with torch.no_grad(), evaluation_mode(self):
             out = self.summary_network(self.preprocessing(zeros(self.x_shape, 2)))
         if out.ndim != 2:
-            raise ValueError(
+            raise InputError(
                 f"The summary network must map preprocessed observations to (batch, features), got {tuple(out.shape)}"
                 f" for x_shape {self.x_shape}."
             )

@@ -14,6 +14,8 @@ import math
 import torch
 from torch import Tensor
 
+from ..utils.errors import InputError
+
 
 def karras_grid(num_points: int, epsilon: float, t_max: float, rho: float = 7.0) -> Tensor:
     """``num_points`` noise levels ascending from ``epsilon`` to ``t_max`` (Karras et al., 2022), in float64.
@@ -23,7 +25,7 @@ def karras_grid(num_points: int, epsilon: float, t_max: float, rho: float = 7.0)
         tensor([1.0000e-03, 1.0000e+01], dtype=torch.float64)
     """
     if num_points < 2:
-        raise ValueError(f"A noise grid needs at least 2 points, got {num_points}.")
+        raise InputError(f"A noise grid needs at least 2 points, got {num_points}.")
     fraction = torch.linspace(0, 1, num_points, dtype=torch.float64)
     low, high = epsilon ** (1 / rho), t_max ** (1 / rho)
     return (low + fraction * (high - low)) ** rho
@@ -40,7 +42,7 @@ def discretization_steps(step: int, total_steps: int, s0: int = 10, s1: int = 50
         [11, 21, 41, 51]
     """
     if total_steps < 1:
-        raise ValueError(f"total_steps must be positive, got {total_steps}.")
+        raise InputError(f"total_steps must be positive, got {total_steps}.")
     stage_length = max(1, math.floor(total_steps / (math.log2(s1 / s0) + 1)))
     doublings = min(step // stage_length, 62)  # beyond this, s1 caps it anyway
     return min(s0 * 2**doublings, s1) + 1

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..networks.coupling import coupling_flow
-from ..networks.standardization import StandardizationMode
 from ..utils.modes import full_precision
 from .base import PosteriorEstimator
 
@@ -31,8 +30,6 @@ class CouplingFlowPosteriorEstimator(PosteriorEstimator):
     Args:
         theta_shape: shape of one parameter (at least 2 entries).
         x_shape: shape of one observation.
-        summary_network: see :class:`PosteriorEstimator`.
-        preprocessing: see :class:`PosteriorEstimator`.
         transform: ``affine`` (ACF) or ``spline`` (NSF).
         num_transforms: coupling layers (paper: 4 to 6).
         width: hidden width of each conditioner.
@@ -42,20 +39,15 @@ class CouplingFlowPosteriorEstimator(PosteriorEstimator):
         bins: spline bins.
         bound: spline domain ``[-bound, bound]`` in standardized units.
         permutation: ``random`` or ``alternate`` split of the parameters between layers.
-        learning_rate: see :class:`PosteriorEstimator`.
-        weight_decay: see :class:`PosteriorEstimator`.
-        warmup_steps: see :class:`PosteriorEstimator`.
-        x_standardization: see :class:`PosteriorEstimator`.
-        theta_standardization: see :class:`PosteriorEstimator`.
-        max_batch_size: see :class:`PosteriorEstimator`.
+        kwargs: the arguments every estimator takes (``summary_network``, ``preprocessing``, ``learning_rate``,
+            ``weight_decay``, ``warmup_steps``, ``x_standardization``, ``theta_standardization``,
+            ``max_batch_size``): see :class:`PosteriorEstimator`.
     """
 
     def __init__(
         self,
         theta_shape: int | Sequence[int],
         x_shape: Sequence[int] | Mapping[str, Sequence[int]],
-        summary_network: nn.Module | None = None,
-        preprocessing: nn.Module | None = None,
         transform: Literal["affine", "spline"] = "spline",
         num_transforms: int = 6,
         width: int = 128,
@@ -65,17 +57,12 @@ class CouplingFlowPosteriorEstimator(PosteriorEstimator):
         bins: int = 16,
         bound: float = 5.0,
         permutation: Literal["alternate", "random"] = "alternate",
-        learning_rate: float = 5e-4,
-        weight_decay: float = 0.0,
-        warmup_steps: int = 0,
-        x_standardization: StandardizationMode = "elementwise",
-        theta_standardization: StandardizationMode = "elementwise",
-        max_batch_size: int = 16_384,
+        **kwargs: Any,
     ):
-        super().__init__(theta_shape, x_shape, summary_network, preprocessing, learning_rate, weight_decay, warmup_steps,
-                         x_standardization, theta_standardization, max_batch_size)
+        super().__init__(theta_shape, x_shape, **kwargs)
         self.flow = coupling_flow(
-            self.theta_dim, self.summary_dim, transform, num_transforms, width, depth, dropout, alpha, bins, bound, permutation
+            self.theta_dim, self.summary_dim, transform, num_transforms, width, depth, dropout, alpha, bins, bound,
+            permutation
         )
 
     def standardized_log_prob(self, theta: Tensor, context: Tensor) -> Tensor:

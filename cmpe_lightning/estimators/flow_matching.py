@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -12,10 +12,10 @@ from torch import Tensor, nn
 
 from ..networks.conditional import ConditionalMLP, build_backbone
 from ..networks.preconditioning import Preconditioner, per_sample
-from ..networks.standardization import StandardizationMode
+from ..utils.errors import InputError
 from ..utils.modes import full_precision
 from .base import PosteriorEstimator
-from .ode import SOLVERS, Solver, divergence, integrate
+from .ode import FIXED_STEP, SOLVERS, Solver, divergence, integrate
 
 
 class FlowMatchingPosteriorEstimator(PosteriorEstimator):
@@ -45,8 +45,6 @@ class FlowMatchingPosteriorEstimator(PosteriorEstimator):
         x_shape: shape of one observation.
         backbone: builds the velocity network from ``(theta_shape, context_features)``, see
             :mod:`cmpe_lightning.networks.conditional`.
-        summary_network: see :class:`PosteriorEstimator`.
-        preprocessing: see :class:`PosteriorEstimator`.
         recipe: ``paper`` or ``original``.
         time_power: ``alpha`` of the ``original`` recipe's time density (``paper`` uses 0).
         sigma_min: width of the data end of the ``original`` recipe's path (``paper`` uses 0).
@@ -56,12 +54,9 @@ class FlowMatchingPosteriorEstimator(PosteriorEstimator):
         rtol: default relative tolerance of ``dopri5``.
         exact_divergence: ``log_prob`` with the exact divergence (one backward pass per parameter) or,
             if false, Hutchinson's one-pass estimate (for high dimensions).
-        learning_rate: see :class:`PosteriorEstimator`.
-        weight_decay: see :class:`PosteriorEstimator`.
-        warmup_steps: see :class:`PosteriorEstimator`.
-        x_standardization: see :class:`PosteriorEstimator`.
-        theta_standardization: see :class:`PosteriorEstimator`.
-        max_batch_size: see :class:`PosteriorEstimator`.
+        kwargs: the arguments every estimator takes (``summary_network``, ``preprocessing``, ``learning_rate``,
+            ``weight_decay``, ``warmup_steps``, ``x_standardization``, ``theta_standardization``,
+            ``max_batch_size``): see :class:`PosteriorEstimator`.
     """
 
     validation_draws_are_costly = True
@@ -71,8 +66,6 @@ class FlowMatchingPosteriorEstimator(PosteriorEstimator):
         theta_shape: int | Sequence[int],
         x_shape: Sequence[int] | Mapping[str, Sequence[int]],
         backbone: Callable[[tuple[int, ...], int], nn.Module] = ConditionalMLP,
-        summary_network: nn.Module | None = None,
-        preprocessing: nn.Module | None = None,
         recipe: Literal["paper", "original"] = "paper",
         time_power: float = 1.0,
         sigma_min: float = 1e-4,
@@ -81,19 +74,13 @@ class FlowMatchingPosteriorEstimator(PosteriorEstimator):
         atol: float = 1e-5,
         rtol: float = 1e-5,
         exact_divergence: bool = True,
-        learning_rate: float = 5e-4,
-        weight_decay: float = 0.0,
-        warmup_steps: int = 0,
-        x_standardization: StandardizationMode = "elementwise",
-        theta_standardization: StandardizationMode = "elementwise",
-        max_batch_size: int = 16_384,
+        **kwargs: Any,
     ):
-        super().__init__(theta_shape, x_shape, summary_network, preprocessing, learning_rate, weight_decay, warmup_steps,
-                         x_standardization, theta_standardization, max_batch_size)
+        super().__init__(theta_shape, x_shape, **kwargs)
         if recipe not in ("paper", "original"):
-            raise ValueError(f"recipe must be 'paper' or 'original', got {recipe!r}.")
+            raise InputError(f"recipe must be 'paper' or 'original', got {recipe!r}.")
         if solver not in SOLVERS:
-            raise ValueError(f"Unknown solver {solver!r}; expected one of {SOLVERS}.")
+            raise InputError(f"Unknown solver {solver!r}; expected one of {SOLVERS}.")
         self.recipe = recipe
         self.time_power = 0.0 if recipe == "paper" else time_power
         self.sigma_min = 0.0 if recipe == "paper" else sigma_min
@@ -135,8 +122,13 @@ class FlowMatchingPosteriorEstimator(PosteriorEstimator):
         z = self.randn((len(context), *self.theta_shape), generator)
         # the state stays float32: velocity() returns float32 even when the network runs in bf16
         return integrate(
-            lambda t, x: self.velocity(x, t, context), z, 0.0, 1.0, **self._solver_options(solver, num_steps, atol, rtol)
+            lambda t, x: self.velocity(x, t, context), z, 0.0, 1.0,
+            **self._solver_options(solver, num_steps, atol, rtol)
         )
+
+    def sampling_steps(self, options: Mapping[str, Any]) -> int | None:
+        fixed = options.get("solver", self.solver) in FIXED_STEP
+        return int(options.get("num_steps", self.num_steps)) if fixed else None
 
     def standardized_log_prob(
         self,

@@ -13,11 +13,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..utils.errors import UserFacingError
 
-class NonFiniteLossError(RuntimeError):
+
+class NonFiniteLossError(UserFacingError, RuntimeError):
     """The training loss became NaN or inf; the command-line tools print the message alone."""
-
-    for_people = True
 
 
 def check_finite_loss(loss: Tensor, step: int, strategy: Any) -> None:

@@ -10,6 +10,7 @@ import zuko
 from torch import Tensor
 
 from ..utils.checks import positive_int
+from ..utils.errors import InputError
 
 Solver = Literal["euler", "midpoint", "rk4", "dopri5"]
 SOLVERS = ("euler", "midpoint", "rk4", "dopri5")
@@ -64,7 +65,7 @@ def integrate(
     if solver == "dopri5":
         return zuko.utils.odeint(counted, x, t0, t1, atol=atol, rtol=rtol), calls
     if solver not in FIXED_STEP:
-        raise ValueError(f"Unknown solver {solver!r}; expected one of {SOLVERS}.")
+        raise InputError(f"Unknown solver {solver!r}; expected one of {SOLVERS}.")
     num_steps = positive_int(num_steps, "num_steps")
     step, h = FIXED_STEP[solver], (t1 - t0) / num_steps
     for i in range(num_steps):
