@@ -12,13 +12,14 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from jsonargparse import DefaultHelpFormatter
 
+from .utils.errors import UsageError, UserFacingError
+
+__all__ = ["UsageError", "user_message", "run_for_people", "ProjectHelpFormatter"]
+
 DEBUG_ENV = "CMPE_DEBUG"
-USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError,
-               PermissionError)
 # library warnings about the library's own internals, printed on every run
 NOISE = [
     r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
@@ -38,36 +39,22 @@ NOISE = [
 QUIET_INFO = ("💡 Tip", "TPU available", "HPU available")
 
 
-class UsageError(Exception):
-    """A mistake in how a command was called; the CLI prints its message alone."""
-
-
 def debug_requested(args: list[str]) -> tuple[bool, list[str]]:
     """Whether ``--debug`` is among ``args`` or ``CMPE_DEBUG`` is set, and ``args`` without ``--debug``."""
     wanted = "--debug" in args or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     return wanted, [arg for arg in args if arg != "--debug"]
 
 
-def _raised_here(error: BaseException) -> bool:
-    """Whether ``error`` was raised by cmpe_lightning's own code (its check of the user's input)."""
-    tb = error.__traceback__
-    if tb is None:
-        return False
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    return "cmpe_lightning" in Path(tb.tb_frame.f_code.co_filename).parts
-
-
 def user_message(error: BaseException) -> str | None:
-    """The paragraph to print for a user's mistake, or ``None`` for anything else (a bug keeps its traceback)."""
+    """The paragraph to print for a :class:`UserFacingError` (the innermost of its causes), or for jsonargparse's
+    parse errors; ``None`` for anything else: a bug keeps its traceback."""
     chain = [error]
     while chain[-1].__cause__ is not None and len(chain) < 20:
         chain.append(chain[-1].__cause__)
     for cause in reversed(chain):  # the innermost explanation first
-        said_for_people = isinstance(cause, UsageError) or getattr(cause, "for_people", False)
-        if said_for_people or (isinstance(cause, USER_ERRORS) and _raised_here(cause)):
-            return str(cause).strip("'\"") if isinstance(cause, KeyError) else str(cause)
-    if type(error).__name__ == "ArgumentError" or isinstance(error, UsageError):  # jsonargparse's parse errors
+        if isinstance(cause, UserFacingError):
+            return str(cause)
+    if type(error).__name__ == "ArgumentError":  # jsonargparse's parse errors
         return condensed(str(error))
     return None
 
@@ -102,7 +89,8 @@ class _QuietInfo(logging.Filter):
 @contextmanager
 def quiet_library_warnings() -> Iterator[None]:
     quiet = _QuietInfo()
-    loggers = [logging.getLogger(name) for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")]
+    loggers = [logging.getLogger(name)
+               for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")]
     with warnings.catch_warnings():
         for pattern in NOISE:
             warnings.filterwarnings("ignore", message=pattern)

@@ -7,15 +7,16 @@ from typing import Any
 
 import lightning.pytorch as pl
 from lightning.pytorch.cli import instantiate_module
-from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters_context
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
 
+from .compat import given_hyperparameters
 from .data import ArrayDataModule, SimulationDataModule
 from .estimators.base import PosteriorEstimator
 from .posterior import Posterior
 from .recipe import TRAINER_DEFAULTS, complete_callbacks, default_callbacks
 from .simulators.base import Simulator
+from .utils.errors import InputError
 
 # short names -> (class path, fixed arguments)
 ESTIMATORS = {
@@ -78,7 +79,7 @@ def train(
         torch.Size([10, 2])
     """
     if (simulator is None) == (theta is None or x is None):
-        raise ValueError("train needs either a simulator or both theta and x.")
+        raise InputError("train needs either a simulator or both theta and x.")
     pl.seed_everything(seed, verbose=False)
     if simulator is not None:
         data = SimulationDataModule(simulator, num_simulations=num_simulations, batch_size=batch_size,
@@ -107,18 +108,21 @@ def train(
     return Posterior(model, test_pairs=test_pairs, simulator=simulator)
 
 
-def build_estimator(estimator: str, theta_shape: Any, x_shape: Any, options: dict[str, Any] | None = None) -> PosteriorEstimator:
+def build_estimator(estimator: str, theta_shape: Any, x_shape: Any,
+                    options: dict[str, Any] | None = None) -> PosteriorEstimator:
     """The estimator named ``estimator`` (a short name or a class path) for these shapes, built as the CLI builds it,
     so that its checkpoints record how to rebuild it."""
     class_path, fixed = ESTIMATORS.get(estimator.lower(), (estimator, {})) if isinstance(estimator, str) else (None, {})
     if class_path is None or "." not in class_path:
-        raise ValueError(f"estimator must be one of {sorted(ESTIMATORS)} or an estimator's class path, got {estimator!r}.")
+        raise InputError(f"estimator must be one of {sorted(ESTIMATORS)} or an estimator's class path,"
+                         f" got {estimator!r}.")
     options = dict(options or {})
     if modules := sorted(k for k, v in options.items() if isinstance(v, nn.Module)):
-        raise ValueError(f"estimator_options {modules} must be given as {{'class_path': ..., 'init_args': {{...}}}}, not as"
-                         " built modules, so that the checkpoint can record how to rebuild them.")
-    hparams = {"_class_path": class_path, "theta_shape": list(theta_shape), "x_shape": _plain(x_shape), **fixed, **options}
-    with _given_hyperparameters_context(hparams=hparams, instantiator="lightning.pytorch.cli.instantiate_module"):
+        raise InputError(f"estimator_options {modules} must be given as {{'class_path': ..., 'init_args': {{...}}}},"
+                         " not as built modules, so that the checkpoint can record how to rebuild them.")
+    hparams = {"_class_path": class_path, "theta_shape": list(theta_shape), "x_shape": _plain(x_shape),
+               **fixed, **options}
+    with given_hyperparameters(hparams):
         return instantiate_module(PosteriorEstimator, hparams)
 
 

@@ -15,6 +15,8 @@ from typing import Any
 import torch.distributed as dist
 from torch.utils.data import Dataset, DistributedSampler
 
+from ..compat import batches_trained_in_epoch
+
 
 class ResumableSampler(DistributedSampler):
     """Shuffles ``dataset`` anew each epoch (from ``seed`` and the epoch Lightning sets), split across DDP ranks.
@@ -55,7 +57,7 @@ def training_position(trainer: Any) -> tuple[int, int] | None:
     """``(epoch, batches trained on in it)`` while ``trainer`` fits, else ``None``."""
     if trainer is None or trainer.state.fn != "fit":
         return None
-    return trainer.current_epoch, trainer.fit_loop.epoch_loop.batch_progress.current.processed
+    return trainer.current_epoch, batches_trained_in_epoch(trainer)
 
 
 class ResumableTrainingData:
