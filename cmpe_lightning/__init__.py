@@ -61,17 +61,17 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from .data import ArrayDataModule, SimulationBankDataModule, SimulationDataModule
-    from .posterior import Posterior
-    from .training import train
     from .estimators import (
         ConsistencyPosteriorEstimator,
         CouplingFlowPosteriorEstimator,
         FlowMatchingPosteriorEstimator,
         PosteriorEstimator,
     )
+    from .posterior import Posterior
     from .simulators import BoxUniform, DiagonalNormal, FailingSimulator, FunctionSimulator, Simulator
     from .tasks.denoising import ImageDenoisingDataModule, ImageSummary
     from .tasks.gmm import BimodalGMM
     from .tasks.inverse_kinematics import InverseKinematics
     from .tasks.tumor import TumorPreprocessing, TumorSpheroid, TumorSummary, simulate_tumor
     from .tasks.two_moons import TwoMoons
+    from .training import train

@@ -23,7 +23,11 @@ import yaml
 
 from .callbacks.checkpoint_files import rewrite_checkpoint
 from .callbacks.step_selection import (
-    DEFAULT_CANDIDATES, SamplingStepSelection, record_choice, select_num_steps, validation_pairs,
+    DEFAULT_CANDIDATES,
+    SamplingStepSelection,
+    record_choice,
+    select_num_steps,
+    validation_pairs,
 )
 from .cli_messages import UsageError, run_for_people
 
@@ -78,7 +82,8 @@ def choose_steps(args: list[str]) -> int:
           f" (Ctrl-C stops; the checkpoint is only written at the end) ...")
     choice = select_num_steps(model, theta, x, options.candidates, default, options.num_samples, options.significance,
                               options.max_seconds, options.seed)
-    print(f"Scores of K (lower is better; {choice.seconds:.0f} s):\n{choice.table()}\nChose K = {choice.num_steps}", end="")
+    print(f"Scores of K (lower is better; {choice.seconds:.0f} s):\n{choice.table()}\n"
+          f"Chose K = {choice.num_steps}", end="")
     if options.dry_run:
         print(" (--dry_run: the checkpoint is unchanged).")
     else:

@@ -13,6 +13,7 @@ from torch import Tensor
 
 from .estimators.base import PosteriorEstimator
 from .metrics import SBC, TARP, CalibrationError, JointC2ST, PosteriorMetric, PosteriorRMSE
+from .utils.errors import ExistingFileError, InputError, MissingFileError
 from .utils.structure import Batch, as_float_tensors, batch_size, normalize_shape
 
 
@@ -48,7 +49,7 @@ class Posterior:
     def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Posterior:
         """The posterior of a checkpoint of :meth:`save` or of ``cmpe fit`` (``runs/.../last.ckpt``)."""
         if not Path(path).is_file():
-            raise FileNotFoundError(f"No checkpoint {str(path)!r}.")
+            raise MissingFileError(f"No checkpoint {str(path)!r}.")
         return cls(PosteriorEstimator.load_from_checkpoint(path, map_location=map_location))
 
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
@@ -56,10 +57,10 @@ class Posterior:
         an existing file unless ``overwrite``."""
         path = Path(path)
         if path.exists() and not overwrite:
-            raise FileExistsError(f"{str(path)!r} exists; pass overwrite=True to replace it.")
+            raise ExistingFileError(f"{str(path)!r} exists; pass overwrite=True to replace it.")
         hparams = dict(self.estimator.hparams)
         if "_class_path" not in hparams:
-            raise ValueError(f"This {type(self.estimator).__name__} was not built by cmpe_lightning.train or the cmpe"
+            raise InputError(f"This {type(self.estimator).__name__} was not built by cmpe_lightning.train or the cmpe"
                              " CLI, so its checkpoint could not say how to rebuild it; use trainer.save_checkpoint.")
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save({"state_dict": self.estimator.state_dict(), "hyper_parameters": hparams, "hparams_name": "kwargs",
@@ -94,9 +95,11 @@ class Posterior:
             theta, x = self._diagnostic_pairs(num_pairs, seed)
         theta = torch.as_tensor(theta, dtype=torch.float32, device=self.estimator.device)
         x = as_float_tensors(x, self.estimator.device)
-        samples = self.estimator.sample(x, num_samples, generator=torch.Generator(self.estimator.device).manual_seed(seed),
+        samples = self.estimator.sample(x, num_samples,
+                                        generator=torch.Generator(self.estimator.device).manual_seed(seed),
                                         check_range=False, **options)
-        metrics = list(metrics) if metrics is not None else [CalibrationError(), SBC(), TARP(), PosteriorRMSE(), JointC2ST()]
+        metrics = (list(metrics) if metrics is not None
+                   else [CalibrationError(), SBC(), TARP(), PosteriorRMSE(), JointC2ST()])
         values = {}
         for metric in metrics:
             metric = metric.to(self.estimator.device)
@@ -113,7 +116,7 @@ class Posterior:
 
         x, _ = self._batch(x)
         if batch_size(x) != 1:
-            raise ValueError(f"plot takes one observation, got {batch_size(x)}.")
+            raise InputError(f"plot takes one observation, got {batch_size(x)}.")
         samples = self.sample(x, num_samples, seed=seed)[0]
         truth = None if theta is None else torch.as_tensor(theta, dtype=torch.float32)
         figure = pair_plot(samples, truth=truth, names=names)
@@ -139,7 +142,7 @@ class Posterior:
             return self.test_pairs
         if self.simulator is not None:
             return self.simulator.sample_joint(num_pairs, torch.Generator().manual_seed(seed))
-        raise ValueError("diagnose needs pairs (theta, x) of held-out simulations: this posterior has no test pairs or"
+        raise InputError("diagnose needs pairs (theta, x) of held-out simulations: this posterior has no test pairs or"
                          " simulator of its own (it was loaded from a file).")
 
     def __repr__(self) -> str:

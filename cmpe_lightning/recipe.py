@@ -1,4 +1,5 @@
-"""The default recipe: how every estimator trains, is averaged, checkpointed and diagnosed unless a config says otherwise.
+"""The default recipe: how every estimator trains, is averaged, checkpointed and diagnosed unless a config says
+otherwise.
 
 One recipe serves every way in: a full config, a config with only ``data:``, no config at all, and
 :func:`cmpe_lightning.train`. The CLI sets :data:`TRAINER_DEFAULTS` as the trainer's defaults and completes
@@ -36,15 +37,31 @@ from typing import Any
 from lightning.pytorch import Callback
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, WeightAveraging
 
-from .callbacks.checkpoint_files import LastCheckpoint
 from .callbacks import (
-    EMA, BestWeights, DiagnosticPlots, PosteriorMetrics, PosteriorPlot, SamplingStepSelection, TrainingLength,
+    EMA,
+    BestWeights,
+    DiagnosticPlots,
+    PosteriorMetrics,
+    PosteriorPlot,
+    SamplingStepSelection,
+    TrainingLength,
     TrainingSpeed,
 )
+from .callbacks.checkpoint_files import LastCheckpoint
 from .estimators import ConsistencyPosteriorEstimator
 from .metrics import (
-    C2ST, SBC, TARP, CalibrationError, EnergyScore, IntervalCoverage, JointC2ST, NormalizedRMSE, PosteriorContraction,
-    PosteriorRMSE, PosteriorZScore, ReferenceMMD,
+    C2ST,
+    SBC,
+    TARP,
+    CalibrationError,
+    EnergyScore,
+    IntervalCoverage,
+    JointC2ST,
+    NormalizedRMSE,
+    PosteriorContraction,
+    PosteriorRMSE,
+    PosteriorZScore,
+    ReferenceMMD,
 )
 
 TRAINER_DEFAULTS: dict[str, Any] = {
@@ -70,8 +87,8 @@ def default_metrics(theta_shape: tuple[int, ...]) -> list:
     return [PosteriorRMSE(), PosteriorRMSE(of_mean=True), IntervalCoverage(level=0.9)]
 
 
-def default_callbacks(model: Any, theta_shape: tuple[int, ...], checkpoints: bool = True, averaging: float | None = 0.999,
-                      fit: bool = True) -> list[Callback]:
+def default_callbacks(model: Any, theta_shape: tuple[int, ...], checkpoints: bool = True,
+                      averaging: float | None = 0.999, fit: bool = True) -> list[Callback]:
     """The recipe's callbacks for ``model`` (CMPE gets the choice of K) and parameters of ``theta_shape``;
     ``checkpoints``: write ``last.ckpt``; ``averaging``: the EMA's decay (``None``: none); ``fit``: with the
     callbacks that act only while training."""
@@ -79,7 +96,8 @@ def default_callbacks(model: Any, theta_shape: tuple[int, ...], checkpoints: boo
     costly_draws = getattr(model, "validation_draws_are_costly", False)  # FMPE solves an ODE per draw
     consistency = isinstance(model, ConsistencyPosteriorEstimator)  # chooses K; trains to the end of its schedule
     pairs, draws = (64, 20) if costly_draws else (256, 100)
-    metrics = PosteriorMetrics(default_metrics(tuple(theta_shape)), num_samples=200, validation_interval=10 if costly_draws else 5,
+    metrics = PosteriorMetrics(default_metrics(tuple(theta_shape)), num_samples=200,
+                               validation_interval=10 if costly_draws else 5,
                                validation_pairs=pairs, validation_samples=draws)
     callbacks: list[Callback] = [metrics, *([DiagnosticPlots(), PosteriorPlot()] if vector else [])]
     if fit:

@@ -1,5 +1,6 @@
 """The package's contracts: an abstract base, lazy imports, the backbone contract and clear shape errors."""
 
+import re
 import subprocess
 import sys
 
@@ -28,11 +29,24 @@ def test_importing_a_simulator_loads_nothing_heavy(module):
 def test_no_two_subpackages_import_each_other():
     from pathlib import Path
 
-    from cmpe_lightning.benchmark.import_graph import cycles, import_graph
+    from tools.import_graph import cycles, import_graph
 
     edges = import_graph(Path(__file__).parents[1] / "cmpe_lightning")
     assert edges["tasks"] and not cycles(edges)
-    assert not edges["simulators"] - {"utils"} and not edges["networks"]  # the bottom layers stay at the bottom
+    assert not edges["simulators"] - {"utils"} and not edges["networks"] - {"utils"}  # the bottom layers
+    assert not edges["utils"] and not edges["compat"]  # stay at the bottom
+
+
+def test_no_module_of_the_package_reads_a_path_relative_to_the_repository():
+    """The installed wheel has no checkout around it: the package finds nothing by its own file's location."""
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    offences = [f"{path.relative_to(root)}:{number}: {line.strip()}"
+                for path in (root / "cmpe_lightning").rglob("*.py")
+                for number, line in enumerate(path.read_text().splitlines(), 1)
+                if re.search(r"__file__|\.\./shared|\bshared/data", line)]
+    assert not offences, "\n".join(offences)
 
 
 def test_moved_names_say_where_they_went():

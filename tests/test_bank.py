@@ -8,7 +8,7 @@ import pytest
 from cmpe_lightning import TwoMoons
 from cmpe_lightning.bank.cli import main
 from cmpe_lightning.bank.format import FORMAT, RUN_FIELDS, read_manifest, read_shard, shard_path
-from cmpe_lightning.bank.writer import BankMismatchError, build_bank, run_seed
+from cmpe_lightning.bank.writer import BankMismatchError, build_bank, simulation_seed
 
 NUM, SHARD_SIZE, SEED = 50, 20, 3  # three shards, the last one short
 SHARD_LENGTHS = [20, 20, 10]
@@ -80,7 +80,7 @@ def test_bank_has_the_manifest_and_shapes(reference):
         assert shard["ok"].all() and shard["ok"].dtype == bool
         assert shard["runtime_s"].dtype == np.float64 and (shard["runtime_s"] >= 0).all()
         assert shard["seed"].dtype == np.int64
-        assert shard["seed"].tolist() == [run_seed(SEED, i, j) for j in range(length)]
+        assert shard["seed"].tolist() == [simulation_seed(SEED, i, j) for j in range(length)]
     np.testing.assert_array_equal(np.concatenate([s["index"] for s in shards]), np.arange(NUM))
     theta = np.concatenate([s["theta"] for s in shards])
     assert (np.abs(theta) <= 1).all() and len(np.unique(theta, axis=0)) == NUM

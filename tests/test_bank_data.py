@@ -243,7 +243,7 @@ def test_cli_fits_consistency_model_on_a_tumor_bank(tmp_path, monkeypatch):
 
 def test_tumor_transfer_and_example_run_on_reference_files(tmp_path, monkeypatch):
     """The tumor benchmarks: coverage on tumor2d-format runs next to our own test runs, and the worked example."""
-    from cmpe_lightning.benchmark import tumor_example, tumor_table, tumor_transfer
+    from benchmarks.tumor import example as tumor_example, table as tumor_table, transfer as tumor_transfer
     from cmpe_lightning.tasks.tumor import REFERENCE_LOG10_THETA, TumorSpheroid
 
     monkeypatch.chdir(tmp_path)

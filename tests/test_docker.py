@@ -84,3 +84,8 @@ def test_entry_points_of_the_installed_package(installed, tmp_path):
     simulated = run(installed / "cmpe-simulate", "--simulator", "cmpe_lightning.TwoMoons", "--num", "8", "--out", "bank",
                     "--no-progress")
     assert simulated.returncode == 0 and (tmp_path / "bank" / "bank.json").is_file(), simulated.stderr
+    # the benchmark harness is in the wheel; the task configs are the user's (a checkout's configs/ or --configs)
+    helped = run(installed / "cmpe-benchmark", "--help")
+    assert helped.returncode == 0 and "cmpe-benchmark" in helped.stdout, helped.stderr
+    missing = run(installed / "cmpe-benchmark", "run", "--configs", "nowhere", "--tasks", "two_moons", "--output", "b")
+    assert missing.returncode != 0 and "--configs must be" in missing.stderr + missing.stdout

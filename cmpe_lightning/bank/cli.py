@@ -18,6 +18,7 @@ import sys
 from jsonargparse import ActionConfigFile, ArgumentParser
 
 from ..simulators.base import Simulator
+from ..utils.errors import InputError
 from ..utils.imports import add_working_folder
 from .format import num_shards
 from .importer import import_bank, read_arrays
@@ -94,13 +95,13 @@ def import_main(args: list[str]) -> None:
         for path in config.files:
             for name, array in read_arrays(path).items():
                 if name in arrays:
-                    raise ValueError(f"Two files hold an array named {name!r}; the second is {path!r}.")
+                    raise InputError(f"Two files hold an array named {name!r}; the second is {path!r}.")
                 arrays[name] = array
         if config.theta not in arrays:
-            raise ValueError(f"No array named {config.theta!r} for theta among {sorted(arrays)}; name it with --theta.")
+            raise InputError(f"No array named {config.theta!r} for theta among {sorted(arrays)}; name it with --theta.")
         names = config.outputs or [name for name in arrays if name != config.theta]
         if missing := [name for name in names if name not in arrays]:
-            raise ValueError(f"No output array(s) {missing} among {sorted(arrays)}.")
+            raise InputError(f"No output array(s) {missing} among {sorted(arrays)}.")
         summary = import_bank(arrays[config.theta], {name: arrays[name] for name in names}, config.out,
                               config.shard_size, source={"files": [str(f) for f in config.files]})
     except (OSError, ValueError) as error:

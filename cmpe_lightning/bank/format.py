@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..utils.errors import InputError, MissingFileError
 from ..utils.files import check_numpy_file
 
 FORMAT = "cmpe-simulation-bank-1"
@@ -49,20 +50,22 @@ def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
     """The manifest of the bank in ``folder``, with a clear error when there is none."""
     path = Path(folder) / MANIFEST
     if not Path(folder).is_dir():
-        raise FileNotFoundError(f"Simulation bank folder {str(folder)!r} does not exist; build one with cmpe-simulate.")
+        raise MissingFileError(f"Simulation bank folder {str(folder)!r} does not exist; build one with cmpe-simulate.")
     if not path.is_file():
-        raise FileNotFoundError(f"{str(folder)!r} is not a simulation bank: it has no {MANIFEST} (build one with cmpe-simulate).")
+        raise MissingFileError(f"{str(folder)!r} is not a simulation bank: it has no {MANIFEST}"
+                               " (build one with cmpe-simulate).")
     try:
         manifest = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{str(path)!r} is not a bank manifest: not JSON ({error}).") from error
+        raise InputError(f"{str(path)!r} is not a bank manifest: not JSON ({error}).") from error
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
-        raise ValueError(f"{str(path)!r} has format {found!r}, expected {FORMAT!r}.")
+        raise InputError(f"{str(path)!r} has format {found!r}, expected {FORMAT!r}.")
     wrong = [key for key, kind in MANIFEST_FIELDS.items() if not isinstance(manifest.get(key), kind)]
     if wrong or manifest["num"] < 1 or manifest["shard_size"] < 1 or manifest["theta_dim"] < 1:
-        raise ValueError(f"{str(path)!r} is damaged: its fields {wrong or ['num', 'shard_size', 'theta_dim']} are missing"
-                         f" or invalid (expected {', '.join(f'{k}: {v.__name__}' for k, v in MANIFEST_FIELDS.items())}).")
+        raise InputError(f"{str(path)!r} is damaged: its fields {wrong or ['num', 'shard_size', 'theta_dim']}"
+                         " are missing or invalid (expected"
+                         f" {', '.join(f'{k}: {v.__name__}' for k, v in MANIFEST_FIELDS.items())}).")
     return manifest
 
 
@@ -95,5 +98,5 @@ def read_shard(folder: str | os.PathLike, shard: int) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as data:
             return {key: data[key] for key in data.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as error:
-        raise ValueError(f"Shard {str(path)!r} is damaged or not a shard ({error}); delete it and run cmpe-simulate"
+        raise InputError(f"Shard {str(path)!r} is damaged or not a shard ({error}); delete it and run cmpe-simulate"
                          f" again to rebuild it.") from error

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .format import FORMAT, MANIFEST, RUN_FIELDS, shard_runs, write_manifest, write_shard
+from ..utils.errors import ExistingFileError, InputError, MissingFileError
+from .format import FORMAT, shard_runs, write_manifest, write_shard
+from .reader import check_runs
 from .writer import BankSummary
 
 SUFFIXES = (".npz", ".npy", ".pt", ".csv")
@@ -26,7 +28,7 @@ def read_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
     after the file's stem."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"No file {str(path)!r} to import.")
+        raise MissingFileError(f"No file {str(path)!r} to import.")
     suffix = path.suffix.lower()
     if suffix == ".npz":
         with np.load(path, allow_pickle=False) as data:
@@ -44,33 +46,7 @@ def read_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
         value = torch.load(path, map_location="cpu", weights_only=True)  # no pickled code from a file
         items = value.items() if isinstance(value, dict) else [(path.stem, value)]
         return {str(name): np.asarray(array) for name, array in items}
-    raise ValueError(f"Cannot import {str(path)!r}: expected a file ending in one of {SUFFIXES}.")
-
-
-def check_runs(theta, outputs: dict) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
-    """``theta`` as float64 ``(runs, theta_dim)``, the outputs as float32 and which runs have finite outputs, after
-    checking shapes, lengths and names (a ``ValueError`` names what is wrong)."""
-    theta = np.asarray(theta, dtype=np.float64)
-    theta = theta[:, None] if theta.ndim == 1 else theta
-    if theta.ndim != 2 or len(theta) == 0:
-        raise ValueError(f"theta must have shape (runs, theta_dim) with at least one run, got {theta.shape}.")
-    if not outputs:
-        raise ValueError("There must be at least one output array besides theta.")
-    if clashes := sorted(set(outputs) & set(RUN_FIELDS)):
-        raise ValueError(f"Output names {clashes} clash with the bank's run fields {RUN_FIELDS}; rename them.")
-    outputs = {name: np.asarray(array, dtype=np.float32) for name, array in outputs.items()}
-    for name, array in outputs.items():
-        if array.ndim == 0 or len(array) != len(theta):
-            raise ValueError(f"Output {name!r} has shape {array.shape}: it needs one row per run, like theta's"
-                             f" {len(theta)} rows.")
-    bad_theta = ~np.isfinite(theta).all(axis=1)
-    if bad_theta.any():
-        rows = np.flatnonzero(bad_theta)
-        raise ValueError(f"theta has NaN or inf in {len(rows)} rows (first: {rows[:5].tolist()}); remove those runs.")
-    ok = np.ones(len(theta), dtype=bool)
-    for array in outputs.values():
-        ok &= np.isfinite(array.reshape(len(array), -1)).all(axis=1)
-    return theta, outputs, ok
+    raise InputError(f"Cannot import {str(path)!r}: expected a file ending in one of {SUFFIXES}.")
 
 
 def import_bank(
@@ -103,10 +79,10 @@ def import_bank(
     """
     theta, outputs, ok = check_runs(theta, outputs)
     if shard_size < 1:
-        raise ValueError(f"shard_size must be a positive integer, got {shard_size}.")
+        raise InputError(f"shard_size must be a positive integer, got {shard_size}.")
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()):
-        raise FileExistsError(f"{str(folder)!r} exists and is not empty; import into a new folder.")
+        raise ExistingFileError(f"{str(folder)!r} exists and is not empty; import into a new folder.")
 
     from .. import __version__
 

@@ -1,15 +1,13 @@
 """Builds a simulation bank: prior draws simulated run by run in worker processes, written shard by shard.
 
 Reproducibility: the parameters of shard ``i`` are ``simulator.sample_prior(n, derived_generator(seed, BANK, i))``
-and run ``j`` of shard ``i`` gets the seed :func:`run_seed` ``(seed, i, j)``. Neither depends on which other
+and run ``j`` of shard ``i`` gets the seed :func:`simulation_seed` ``(seed, i, j)``. Neither depends on which other
 shards exist or on the number of workers, so any shard range can be (re)built on its own, e.g. one range per
 task of a SLURM job array, and a killed build resumes where it stopped (shards on disk are skipped).
 """
 
 from __future__ import annotations
 
-import inspect
-import json
 import multiprocessing
 import os
 import pickle
@@ -26,13 +24,24 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..utils.seeding import BANK, derived_generator
 from ..simulators.base import Simulator
+from ..simulators.description import describe_simulator
+from ..utils.errors import InputError
+from ..utils.seeding import BANK, derived_generator
 from .format import (
-    FORMAT, MANIFEST, RUN_FIELDS, num_shards, read_manifest, shard_path, shard_runs, write_manifest, write_shard,
+    FORMAT,
+    MANIFEST,
+    RUN_FIELDS,
+    num_shards,
+    read_manifest,
+    shard_path,
+    shard_runs,
+    write_manifest,
+    write_shard,
 )
 
-class BankMismatchError(ValueError):
+
+class BankMismatchError(InputError):
     """The bank folder already holds a bank built with other settings."""
 
 
@@ -58,12 +67,12 @@ class BankSummary:
         )
 
 
-def run_seed(seed: int, shard: int, position: int) -> int:
+def simulation_seed(seed: int, shard: int, position: int) -> int:
     """The integer seed of run ``position`` of ``shard``: ``SeedSequence([seed, BANK, shard, position])`` hashed to
     one uint32, so it fits every seed argument (uint32 or int64) and is independent of the other runs.
 
     Example:
-        >>> run_seed(0, 3, 7) == run_seed(0, 3, 7) != run_seed(0, 3, 8)
+        >>> simulation_seed(0, 3, 7) == simulation_seed(0, 3, 7) != simulation_seed(0, 3, 8)
         True
     """
     return int(np.random.SeedSequence([seed, BANK, shard, position]).generate_state(1, dtype=np.uint32)[0])
@@ -74,33 +83,9 @@ def shard_theta(simulator: Simulator, seed: int, shard: int, num: int) -> np.nda
     theta = simulator.sample_prior(num, derived_generator(seed, BANK, shard))
     theta = torch.as_tensor(theta).detach().cpu().numpy().astype(np.float32)
     if theta.shape != (num, simulator.theta_dim):
-        raise ValueError(f"{type(simulator).__name__}.sample_prior({num}) returned shape {theta.shape},"
+        raise InputError(f"{type(simulator).__name__}.sample_prior({num}) returned shape {theta.shape},"
                          f" expected {(num, simulator.theta_dim)}.")
     return theta
-
-
-def describe_simulator(simulator: Simulator, init_args: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``{"class_path", "init_args"}`` that rebuild ``simulator``; ``init_args`` default to the attributes named like
-    the arguments of its ``__init__``.
-
-    Example:
-        >>> from cmpe_lightning import TwoMoons
-        >>> describe_simulator(TwoMoons())
-        {'class_path': 'cmpe_lightning.tasks.two_moons.TwoMoons', 'init_args': {'proposals_per_round': 100000}}
-    """
-    cls = type(simulator)
-    if init_args is None:
-        init_args = {}
-        for name, parameter in inspect.signature(cls.__init__).parameters.items():
-            if name == "self" or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-                continue
-            if not hasattr(simulator, name):
-                raise ValueError(f"Cannot record how to rebuild {cls.__name__}: it keeps no attribute {name!r} for its"
-                                 " __init__ argument; pass simulator_config={'init_args': {...}} to build_bank.")
-            init_args[name] = getattr(simulator, name)
-    # a JSON round trip, so that tuples and lists compare equal with a manifest read back from disk
-    return json.loads(json.dumps({"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": init_args},
-                                 default=str))
 
 
 def parse_shard_range(shards: range | str | None, total: int) -> range:
@@ -119,12 +104,12 @@ def parse_shard_range(shards: range | str | None, total: int) -> range:
                 raise ValueError
             start, stop = (int(parts[0]) if parts[0].strip() else 0), (int(parts[1]) if parts[1].strip() else total)
         except ValueError:
-            raise ValueError(f"Shard range {shards!r} is not START:STOP with integers, e.g. '0:4'.") from None
+            raise InputError(f"Shard range {shards!r} is not START:STOP with integers, e.g. '0:4'.") from None
         shards = range(start, stop)
     if shards.step != 1 or not 0 <= shards.start < shards.stop:
-        raise ValueError(f"Shard range {shards.start}:{shards.stop} must satisfy 0 <= START < STOP.")
+        raise InputError(f"Shard range {shards.start}:{shards.stop} must satisfy 0 <= START < STOP.")
     if shards.stop > total:
-        raise ValueError(f"Shard range {shards.start}:{shards.stop} goes past the last shard: this bank has {total}"
+        raise InputError(f"Shard range {shards.start}:{shards.stop} goes past the last shard: this bank has {total}"
                          f" shard{'s' * (total > 1)}, numbered 0 to {total - 1} (STOP at most {total}).")
     return shards
 
@@ -133,9 +118,9 @@ def check_settings(num: int, shard_size: int, workers: int, seed: int) -> None:
     """Raises a ``ValueError`` naming the first bad setting."""
     for name, value in [("num", num), ("shard_size", shard_size), ("workers", workers)]:
         if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+            raise InputError(f"{name} must be a positive integer, got {value!r}.")
     if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+        raise InputError(f"seed must be a non-negative integer, got {seed!r}.")
 
 
 def open_bank(folder: Path, manifest: dict[str, Any]) -> None:
@@ -188,7 +173,7 @@ def check_outputs(simulator: Simulator, outputs: dict[str, np.ndarray]) -> None:
     expected = {name: tuple(shape) for name, shape in simulator.output_shapes.items()}
     got = {name: value.shape for name, value in outputs.items()}
     if got != expected:
-        raise ValueError(f"{type(simulator).__name__}.simulate_run returned outputs {got}, expected {expected}"
+        raise InputError(f"{type(simulator).__name__}.simulate_run returned outputs {got}, expected {expected}"
                          " (its output_shapes).")
 
 
@@ -227,7 +212,7 @@ def _results(simulator: Simulator, tasks: Iterator[tuple], workers: int) -> Iter
         pickled = pickle.dumps(simulator)
     except Exception as error:
         name = type(simulator).__name__
-        raise ValueError(f"{name} cannot be sent to worker processes ({error}); use workers=1.") from error
+        raise InputError(f"{name} cannot be sent to worker processes ({error}); use workers=1.") from error
     # the pool is terminated on leaving, also on an error or Ctrl-C: only the shards in flight are lost
     with multiprocessing.get_context("spawn").Pool(workers, _start_worker, (pickled,)) as pool:
         yield pool.imap_unordered(_simulate_in_worker, tasks)
@@ -283,7 +268,7 @@ def build_bank(
         "version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     if clashes := sorted(set(manifest["outputs"]) & set(RUN_FIELDS)):
-        raise ValueError(f"Outputs {clashes} of {type(simulator).__name__} clash with the run fields {RUN_FIELDS}.")
+        raise InputError(f"Outputs {clashes} of {type(simulator).__name__} clash with the run fields {RUN_FIELDS}.")
     requested = parse_shard_range(shards, num_shards(manifest))
     open_bank(folder, manifest)
 
@@ -291,7 +276,7 @@ def build_bank(
     for shard in requested:
         if not shard_path(folder, shard).exists():
             runs = shard_runs(manifest, shard)
-            seeds = np.array([run_seed(seed, shard, j) for j in range(len(runs))], dtype=np.int64)
+            seeds = np.array([simulation_seed(seed, shard, j) for j in range(len(runs))], dtype=np.int64)
             pending[shard] = PendingShard(shard, runs, shard_theta(simulator, seed, shard, len(runs)), seeds)
     total = sum(len(p.index) for p in pending.values())
     # shard by shard, so that shards finish (and are written) in turn; a snapshot, as finished shards leave `pending`

@@ -6,4 +6,5 @@ from .observations import load_observations
 from .online import OnlineSimulationDataset
 from .simulation import SimulationDataModule
 
-__all__ = ["SimulationDataModule", "SimulationBankDataModule", "ArrayDataModule", "OnlineSimulationDataset", "load_observations"]
+__all__ = ["SimulationDataModule", "SimulationBankDataModule", "ArrayDataModule", "OnlineSimulationDataset",
+           "load_observations"]

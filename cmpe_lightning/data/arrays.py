@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
-from ..bank.importer import check_runs
+from ..bank.reader import ArrayRuns, Runs
+from ..utils.errors import InputError
 from .bank import SimulationBankDataModule
 
 
 class ArrayDataModule(SimulationBankDataModule):
-    """Training, validation and test pairs cut from arrays ``theta`` and ``x``, split and batched as a bank's runs.
+    """Training, validation and test pairs cut from arrays ``theta`` and ``x``, split and batched as a bank's runs
+    (:class:`SimulationBankDataModule` reading :class:`~cmpe_lightning.bank.reader.ArrayRuns`).
 
     Rows whose ``x`` holds NaN or inf are dropped with a warning, as failed simulations; NaN in ``theta``,
     rows of different lengths or a bad shape are errors that name the array.
@@ -25,6 +25,7 @@ class ArrayDataModule(SimulationBankDataModule):
         others: as :class:`SimulationBankDataModule`.
 
     Example:
+        >>> import numpy as np
         >>> theta = np.random.default_rng(0).uniform(size=(1000, 2))
         >>> data = ArrayDataModule(theta, theta + 0.1)
         >>> data.theta_shape, data.x_shape, data.num_validation, data.num_test
@@ -46,21 +47,15 @@ class ArrayDataModule(SimulationBankDataModule):
     ):
         outputs = {str(k): v for k, v in x.items()} if isinstance(x, Mapping) else {"x": x}
         if "x" in outputs and len(outputs) > 1:
-            raise ValueError(f"A dict x cannot have a part named 'x' next to others, got {sorted(outputs)}.")
-        theta, outputs, ok = check_runs(theta, outputs)
-        num = len(theta)
-        self._runs = {"index": np.arange(num), "theta": theta, "ok": ok, **outputs}
-        self._manifest = {"num": num, "theta_dim": theta.shape[1],
-                          "outputs": {name: list(array.shape[1:]) for name, array in outputs.items()}}
+            raise InputError(f"A dict x cannot have a part named 'x' next to others, got {sorted(outputs)}.")
+        self.array_runs = ArrayRuns(theta, outputs)
+        num = self.array_runs.num
         super().__init__(
-            path="arrays in memory", outputs=None if "x" in outputs else list(outputs), batch_size=batch_size,
+            path=self.array_runs.source, outputs=None if "x" in outputs else list(outputs), batch_size=batch_size,
             num_validation=num_validation or min(1024, max(1, num // 10)),
             num_test=num_test or min(200, max(1, num // 20)), num_simulations=num_simulations,
             observations=observations, predict_batch_size=predict_batch_size, num_workers=num_workers, seed=seed,
         )
 
-    def load_manifest(self) -> dict:
-        return self._manifest
-
-    def load_runs(self) -> dict[str, np.ndarray]:
-        return dict(self._runs)
+    def open_runs(self) -> Runs:
+        return self.array_runs

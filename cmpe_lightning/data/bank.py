@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import os
+
 import lightning.pytorch as pl
 import numpy as np
 import torch
-from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from ..bank import format as bank_format
+from ..bank.reader import FolderRuns, Runs
 from ..utils.checks import positive_int
+from ..utils.errors import InputError
 from ..utils.seeding import SPLIT, derived_generator
 from ..utils.structure import Batch
 from .observations import prediction_dataset
@@ -83,9 +84,9 @@ class SimulationBankDataModule(ResumableTrainingData, pl.LightningDataModule):
         self.batch_size, self.num_validation, self.num_test = batch_size, num_validation, num_test
         self.num_simulations, self.observations = num_simulations, observations
         self.predict_batch_size, self.num_workers = predict_batch_size, num_workers
-        self.manifest = self.load_manifest()
-        self.output_shapes = {name: tuple(shape) for name, shape in self.manifest["outputs"].items()}
-        self.theta_dim = int(self.manifest["theta_dim"])
+        self.runs = self.open_runs()
+        self.output_shapes = dict(self.runs.output_shapes)
+        self.theta_dim = self.runs.theta_dim
         self.theta_shape = (self.theta_dim,)
         self.outputs = self._select(outputs)
         self.x_shape = self.output_shapes[self.outputs] if isinstance(self.outputs, str) else {
@@ -101,73 +102,19 @@ class SimulationBankDataModule(ResumableTrainingData, pl.LightningDataModule):
         names = [outputs] if isinstance(outputs, str) else list(outputs)
         unknown = [name for name in names if name not in self.output_shapes]
         if unknown or not names:
-            raise ValueError(
+            raise InputError(
                 f"Simulation bank {self.path!r} has the outputs {sorted(self.output_shapes)}; outputs {outputs!r}"
                 " names others (or none)."
             )
         return outputs if isinstance(outputs, str) else names
 
-    # ------------------------------------------------------------------------------------------ reading
-    def read_shard(self, shard: int) -> dict[str, np.ndarray]:
-        """The arrays of ``shard``, checked against the manifest."""
-        arrays = bank_format.read_shard(self.path, shard)
-        num = len(bank_format.shard_runs(self.manifest, shard))
-        expected = {"index": (num,), "theta": (num, self.theta_dim), "seed": (num,), "ok": (num,), "runtime_s": (num,)}
-        expected |= {name: (num, *shape) for name, shape in self.output_shapes.items()}
-        where = f"Shard {str(bank_format.shard_path(self.path, shard))!r} disagrees with the manifest"
-        for name, shape in expected.items():
-            if name not in arrays:
-                raise ValueError(f"{where}: it has no array {name!r} (it has {sorted(arrays)}).")
-            if arrays[name].shape != shape:
-                raise ValueError(f"{where}: array {name!r} has shape {arrays[name].shape}, expected {shape}.")
-        runs = bank_format.shard_runs(self.manifest, shard)
-        if not np.array_equal(arrays["index"], runs):
-            raise ValueError(f"{where}: its 'index' is not the runs {runs.start} to {runs.stop - 1}.")
-        return arrays
-
-    def load_manifest(self) -> dict:
-        """The bank's ``bank.json``: its ``num`` runs, ``theta_dim`` and ``outputs`` (name -> shape)."""
-        return bank_format.read_manifest(self.path)
-
-    def load_runs(self) -> dict[str, np.ndarray]:
-        """``index``, ``theta``, ``ok`` and the outputs of every run of the shards present."""
-        count = bank_format.num_shards(self.manifest)
-        present = [s for s in range(count) if bank_format.shard_path(self.path, s).is_file()]
-        if not present:
-            raise FileNotFoundError(
-                f"Simulation bank {self.path!r} has no shards yet (expected {count} shard_*.npz files for"
-                f" {self.manifest['num']} runs); run cmpe-simulate."
-            )
-        shards = [self.read_shard(s) for s in present]
-        kept = ["index", "theta", "ok", *self.output_shapes]
-        runs = {name: np.concatenate([shard[name] for shard in shards]) for name in kept}
-        if len(present) < count:
-            missing = sorted(set(range(count)) - set(present))
-            rank_zero_warn(
-                f"Simulation bank {self.path!r} holds {len(runs['index'])} of its {self.manifest['num']} runs:"
-                f" {len(missing)} of {count} shards are missing (first {missing[:5]}); using the runs present."
-            )
-        return runs
-
-    def read_runs(self) -> dict[str, np.ndarray]:
-        """``index``, ``theta`` and the outputs of the successful runs (:meth:`load_runs`, checked)."""
-        runs = self.load_runs()
-        ok = runs.pop("ok").astype(bool)
-        if not ok.all():
-            rank_zero_warn(f"Simulation bank {self.path!r}: dropped {(~ok).sum()} failed runs (ok=False) of {len(ok)}.")
-        runs = {name: array[ok] for name, array in runs.items()}
-        for name in ["theta", *self.output_shapes]:
-            bad = ~np.isfinite(runs[name].reshape(len(runs[name]), -1)).all(axis=1)
-            if bad.any():
-                raise ValueError(
-                    f"Simulation bank {self.path!r}: {bad.sum()} runs marked ok have NaN or inf in {name!r}"
-                    f" (runs {runs['index'][bad][:10].tolist()})."
-                )
-        return runs
+    def open_runs(self) -> Runs:
+        """Where the runs come from: the bank folder ``path`` (subclasses give other :class:`Runs`)."""
+        return FolderRuns(self.path)
 
     def split(self, index: np.ndarray) -> dict[str, np.ndarray]:
         """Positions into ``index`` (global run numbers) of the validation, test and training runs."""
-        order = torch.randperm(self.manifest["num"], generator=derived_generator(self.seed, SPLIT)).numpy()
+        order = torch.randperm(self.runs.num, generator=derived_generator(self.seed, SPLIT)).numpy()
         rank = np.empty_like(order)
         rank[order] = np.arange(len(order))
         by_rank = np.argsort(rank[index], kind="stable")
@@ -175,7 +122,7 @@ class SimulationBankDataModule(ResumableTrainingData, pl.LightningDataModule):
         needed = held_out + (self.num_simulations or 1)
         if len(by_rank) < needed:
             budget = "at least 1" if self.num_simulations is None else self.num_simulations
-            raise ValueError(
+            raise InputError(
                 f"Simulation bank {self.path!r} has {len(by_rank)} usable runs, too few for num_validation"
                 f" {self.num_validation} + num_test {self.num_test} + {budget} training runs."
             )
@@ -186,7 +133,7 @@ class SimulationBankDataModule(ResumableTrainingData, pl.LightningDataModule):
     # --------------------------------------------------------------------------------------------- sets
     def setup(self, stage: str) -> None:
         if stage in ("fit", "validate", "test") and "train" not in self._datasets:
-            runs = self.read_runs()
+            runs = self.runs.successful()
             for split, positions in self.split(runs["index"]).items():
                 self.run_indices[split] = runs["index"][positions]
                 theta = torch.from_numpy(runs["theta"][positions]).float()
@@ -220,8 +167,9 @@ class SimulationBankDataModule(ResumableTrainingData, pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         train = self.dataset("train")
         if len(train) < self.batch_size:
-            raise ValueError(f"The {len(train)} training runs make no batch of batch_size {self.batch_size}.")
-        return self.resumable(batch_loader(train, self.batch_size, shuffle_seed=self.seed, num_workers=self.num_workers))
+            raise InputError(f"The {len(train)} training runs make no batch of batch_size {self.batch_size}.")
+        return self.resumable(batch_loader(train, self.batch_size, shuffle_seed=self.seed,
+                                           num_workers=self.num_workers))
 
     def val_dataloader(self) -> DataLoader:
         return batch_loader(self.dataset("val"), self.batch_size)

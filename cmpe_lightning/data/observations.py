@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..utils.errors import InputError, InputTypeError, MissingFileError, NotAFileError
 from ..utils.files import UnreadableFileError, check_numpy_file, load_tensors
 from ..utils.structure import Batch, ShapeSpec, batch_size, describe, is_finite
 from .tensors import TensorBatchDataset
@@ -34,35 +35,37 @@ def load_observations(path: str | Path, x_shape: ShapeSpec) -> Batch:
     expected = describe(x_shape, "n")
     formats = FORMATS["dict" if named else "tensor"]
     if path.is_dir():
-        raise IsADirectoryError(f"Observation file {str(path)!r} is a folder; expected a file: {formats}.")
+        raise NotAFileError(f"Observation file {str(path)!r} is a folder; expected a file: {formats}.")
     if not path.is_file():
-        raise FileNotFoundError(f"Observation file {str(path)!r} does not exist; expected {formats} of shape {expected}.")
+        raise MissingFileError(f"Observation file {str(path)!r} does not exist; expected {formats}"
+                               f" of shape {expected}.")
     flattened_rows = path.suffix.lower() == ".csv"
     try:
         data = _read(path)
     except UnreadableFileError:
         raise
     except Exception as error:  # noqa: BLE001 -- every reader failure becomes one clear message
-        raise ValueError(f"Cannot read observations from {str(path)!r} ({error}); expected {formats}.") from error
+        raise InputError(f"Cannot read observations from {str(path)!r} ({error}); expected {formats}.") from error
     if isinstance(data, dict) and "observations" in data:
         data = data["observations"]
     if named:
         if not isinstance(data, dict) or not set(x_shape) <= set(data):
             found = sorted(data) if isinstance(data, dict) else type(data).__name__
-            raise ValueError(f"Observations in {str(path)!r} must hold the parts {sorted(x_shape)}, found {found}.")
+            raise InputError(f"Observations in {str(path)!r} must hold the parts {sorted(x_shape)}, found {found}.")
         x = {name: _as_batch(path, data[name], shape, f"{expected} (part {name!r})", flattened_rows)
              for name, shape in x_shape.items()}
         if len({len(part) for part in x.values()}) != 1:
             lengths = {name: len(part) for name, part in x.items()}
-            raise ValueError(f"The parts of the observations in {str(path)!r} differ in number: {lengths}.")
+            raise InputError(f"The parts of the observations in {str(path)!r} differ in number: {lengths}.")
     else:
         if isinstance(data, dict):
-            raise ValueError(f"{str(path)!r} holds a dict {sorted(data)} without the key 'observations'; expected {formats}.")
+            raise InputError(f"{str(path)!r} holds a dict {sorted(data)} without the key 'observations';"
+                             f" expected {formats}.")
         x = _as_batch(path, data, x_shape, expected, flattened_rows)
     finite = is_finite(x)
     if not finite.all():
         bad = (~finite).nonzero().flatten().tolist()
-        raise ValueError(f"Observations in {str(path)!r} contain NaN or inf in rows {bad[:10]}.")
+        raise InputError(f"Observations in {str(path)!r} contain NaN or inf in rows {bad[:10]}.")
     return x
 
 
@@ -79,7 +82,7 @@ def _read(path: Path) -> Any:
             return {name: archive[name] for name in archive.files}
     if suffix == ".csv":
         return np.loadtxt(path, delimiter=",", ndmin=2)
-    raise ValueError(f"unknown suffix {suffix!r}")
+    raise InputError(f"unknown suffix {suffix!r}")
 
 
 def _as_batch(path: Path, data: Any, shape: tuple[int, ...], expected: str, flattened_rows: bool) -> torch.Tensor:
@@ -87,20 +90,21 @@ def _as_batch(path: Path, data: Any, shape: tuple[int, ...], expected: str, flat
     kind = getattr(getattr(data, "dtype", None), "kind", None)  # numpy: b(ool), i, u, f, c(omplex), U/S (text), O...
     try:
         if kind not in (None, "b", "i", "u", "f"):
-            raise TypeError(f"values of dtype {data.dtype}")
+            raise InputTypeError(f"values of dtype {data.dtype}")
         data = torch.as_tensor(data)
         if data.is_complex() or not (data.is_floating_point() or data.dtype in (torch.bool, torch.uint8, torch.int8,
                                                                                 torch.int16, torch.int32, torch.int64)):
-            raise TypeError(f"values of dtype {data.dtype}")
+            raise InputTypeError(f"values of dtype {data.dtype}")
     except (TypeError, ValueError, RuntimeError) as error:
-        raise ValueError(f"Observations in {str(path)!r} are not an array of real numbers ({error}); expected {expected}.") from error
+        raise InputError(f"Observations in {str(path)!r} are not an array of real numbers ({error});"
+                         f" expected {expected}.") from error
     found = tuple(data.shape)
     if flattened_rows and data.ndim == 2 and data.shape[1] == int(np.prod(shape)):
         data = data.reshape(len(data), *shape)
     elif found == tuple(shape):
         data = data[None]
     if data.ndim != len(shape) + 1 or tuple(data.shape[1:]) != tuple(shape) or len(data) == 0:
-        raise ValueError(f"Observations in {str(path)!r} have shape {found}; expected {expected}.")
+        raise InputError(f"Observations in {str(path)!r} have shape {found}; expected {expected}.")
     return data.float()
 
 
@@ -108,6 +112,6 @@ def prediction_dataset(path: str | Path | None, x_shape: ShapeSpec) -> TensorBat
     """The ``predict`` set of a DataModule: batches ``{index, x}`` of the observations in ``path``."""
     if path is None:
         formats = FORMATS["dict" if isinstance(x_shape, dict) else "tensor"]
-        raise ValueError(f"predict needs observations: pass --data.init_args.observations PATH ({formats}).")
+        raise InputError(f"predict needs observations: pass --data.init_args.observations PATH ({formats}).")
     x = load_observations(path, x_shape)
     return TensorBatchDataset({"index": torch.arange(batch_size(x)), "x": x})

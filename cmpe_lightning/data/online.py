@@ -53,7 +53,8 @@ class OnlineSimulationDataset(IterableDataset):
             # workers take turns: of the first `batches` batches, this worker made ceil((batches - id) / workers)
             start = max(0, -(-(self.resume_point[1] - worker_id) // workers))
         key = (self.seed, TRAIN, self.rank, worker_id, self.epoch)
-        return (self.simulator.sample_joint(self.batch_size, derived_generator(*key, i)) for i in itertools.count(start))
+        return (self.simulator.sample_joint(self.batch_size, derived_generator(*key, i))
+                for i in itertools.count(start))
 
 
 class EpochCountingLoader(DataLoader):

@@ -19,9 +19,8 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor
 
 from .. import __version__
-from ..bank.writer import describe_simulator
 from ..simulators.base import Simulator
-
+from ..simulators.description import describe_simulator
 
 CACHE_ENV = "CMPE_LIGHTNING_CACHE"
 

@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 
 from ..simulators.base import Simulator
 from ..utils.checks import positive_int
+from ..utils.errors import InputError
 from ..utils.seeding import CALIBRATION, REFERENCE, STANDARDIZATION, TEST, TRAIN, VALIDATION, derived_generator
 from ..utils.structure import Batch, normalize_shape
 from .observations import prediction_dataset
@@ -36,8 +37,8 @@ class SimulationDataModule(ResumableTrainingData, pl.LightningDataModule):
     ``{theta, x, reference}`` (one observation each) with ``num_reference_samples`` draws of the simulator's
     reference posterior, or ``{theta, x}`` for a simulator without one, followed by
     ``num_calibration_observations`` further pairs ``{theta, x}`` in batches of ``batch_size``, on which the
-    reference-free diagnostics (calibration, SBC, TARP, joint C2ST) gain their power. Prediction reads the observations in
-    the file ``observations``, in batches ``{index, x}``.
+    reference-free diagnostics (calibration, SBC, TARP, joint C2ST) gain their power. Prediction reads the
+    observations in the file ``observations``, in batches ``{index, x}``.
 
     Args:
         simulator: the task.
@@ -78,14 +79,15 @@ class SimulationDataModule(ResumableTrainingData, pl.LightningDataModule):
     ):
         super().__init__()
         if mode not in ("fixed", "online"):
-            raise ValueError(f"mode must be 'fixed' or 'online', got {mode!r}.")
+            raise InputError(f"mode must be 'fixed' or 'online', got {mode!r}.")
         for name, value in [("num_simulations", num_simulations), ("batch_size", batch_size),
                             ("num_validation", num_validation),
                             ("num_test_observations", num_test_observations),
-                            ("num_reference_samples", num_reference_samples), ("predict_batch_size", predict_batch_size)]:
+                            ("num_reference_samples", num_reference_samples),
+                            ("predict_batch_size", predict_batch_size)]:
             positive_int(value, name)
         if num_calibration_observations < 0:
-            raise ValueError(f"num_calibration_observations must be zero or more, got {num_calibration_observations}.")
+            raise InputError(f"num_calibration_observations must be zero or more, got {num_calibration_observations}.")
         self.simulator, self.mode, self.seed = simulator, mode, seed
         self.num_simulations, self.batch_size = num_simulations, batch_size
         self.num_validation, self.num_test_observations = num_validation, num_test_observations

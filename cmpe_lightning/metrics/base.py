@@ -8,6 +8,8 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
+from ..utils.errors import InputError
+
 
 def batch_generator(seed: int, theta: Tensor) -> torch.Generator:
     """A CPU generator keyed by ``seed`` and the batch's true parameters.
@@ -56,10 +58,11 @@ class PosteriorMetric(Metric):
         event = tuple(theta.shape[1:])
         ok = samples.ndim == theta.ndim + 1 and len(samples) == len(theta) and tuple(samples.shape[2:]) == event
         if reference is not None:
-            ok = ok and reference.ndim == samples.ndim and len(reference) == len(theta) and tuple(reference.shape[2:]) == event
+            ok = (ok and reference.ndim == samples.ndim and len(reference) == len(theta)
+                  and tuple(reference.shape[2:]) == event)
         if not ok:
             found = (tuple(samples.shape), tuple(theta.shape), None if reference is None else tuple(reference.shape))
-            raise ValueError(
+            raise InputError(
                 "A posterior metric expects samples (batch, n, *theta_shape), theta (batch, *theta_shape) and reference"
                 f" (batch, m, *theta_shape) or None; got {found}."
             )

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..utils.errors import InputError
 from .base import PosteriorMetric, batch_generator
 
 
@@ -38,13 +39,14 @@ def c2st(reference: Tensor, samples: Tensor, seed: int = 1, num_folds: int = 5, 
         True
     """
     if reference.ndim != 2 or samples.ndim != 2 or reference.shape[1] != samples.shape[1]:
-        raise ValueError(
-            f"c2st expects reference (n, d) and samples (m, d), got {tuple(reference.shape)} and {tuple(samples.shape)}."
+        raise InputError(
+            f"c2st expects reference (n, d) and samples (m, d), got {tuple(reference.shape)}"
+            f" and {tuple(samples.shape)}."
         )
     reference = reference.detach().double().cpu()
     samples = samples.detach().double().cpu()
     if not (torch.isfinite(reference).all() and torch.isfinite(samples).all()):
-        raise ValueError("c2st got non-finite values (NaN or inf) in its inputs.")
+        raise InputError("c2st got non-finite values (NaN or inf) in its inputs.")
     mean, std = reference.mean(0), reference.std(0)
     std = torch.where(std > 0, std, torch.ones_like(std))  # a constant feature (a blank pixel) stays as it is
     data = torch.cat([(reference - mean) / std, (samples - mean) / std]).numpy()
@@ -92,7 +94,7 @@ class C2ST(PosteriorMetric):
 
     def update(self, samples: Tensor, theta: Tensor, reference: Tensor | None = None) -> None:
         if reference is None:
-            raise ValueError("C2ST needs reference posterior samples; this test set has none.")
+            raise InputError("C2ST needs reference posterior samples; this test set has none.")
         self.check(samples, theta, reference)
         for approx, exact in zip(samples.flatten(2), reference.flatten(2)):
             self.total += c2st(exact, approx, self.seed, self.num_folds, self.n_jobs)
@@ -144,7 +146,7 @@ class JointC2ST(PosteriorMetric):
 
     def update(self, samples: Tensor, theta: Tensor, reference: Tensor | None = None, x=None) -> None:
         if x is None:
-            raise ValueError("JointC2ST needs the observations: update(samples, theta, x=x).")
+            raise InputError("JointC2ST needs the observations: update(samples, theta, x=x).")
         self.check(samples, theta)
         parts = x.values() if isinstance(x, dict) else [x]
         x = torch.cat([part.detach().flatten(1).double() for part in parts], dim=-1)
@@ -157,8 +159,8 @@ class JointC2ST(PosteriorMetric):
     def compute(self) -> Tensor:
         true, drawn = (torch.cat(s) if isinstance(s, list) else s for s in (self.true_pairs, self.drawn_pairs))
         if len(true) < self.num_folds:  # too few pairs for the cross-validation: no value rather than a crash
-            warnings.warn(f"The joint C2ST needs at least num_folds = {self.num_folds} simulated pairs, got {len(true)};"
-                          " it is reported as NaN (add calibration observations to the test).")
+            warnings.warn(f"The joint C2ST needs at least num_folds = {self.num_folds} simulated pairs,"
+                          f" got {len(true)}; it is reported as NaN (add calibration observations to the test).")
             return torch.tensor(float("nan"))
         width = self.hidden_units if self.hidden_units is not None else min(10 * true.shape[1], 256)
         return torch.tensor(c2st(true, drawn, self.seed, self.num_folds, hidden_units=width), dtype=torch.float32)

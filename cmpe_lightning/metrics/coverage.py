@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from ..utils.errors import InputError
 from .base import PosteriorMetric
 
 
@@ -26,7 +27,8 @@ def central_interval_hits(samples: Tensor, theta: Tensor, levels: Sequence[float
 
 
 class IntervalCoverage(PosteriorMetric):
-    """The fraction of true parameter entries inside the draws' central ``level`` interval, logged as ``coverage_<level>``.
+    """The fraction of true parameter entries inside the draws' central ``level`` interval, logged as
+    ``coverage_<level>``.
 
     Pooled over observations and entries (for images: per-pixel coverage); ``level`` for a calibrated
     posterior, lower for an overconfident one, higher for an underconfident one. With ``n`` draws the
@@ -47,7 +49,7 @@ class IntervalCoverage(PosteriorMetric):
     def __init__(self, level: float = 0.9, **kwargs):
         super().__init__(**kwargs)
         if not 0 < level < 1:
-            raise ValueError(f"level must lie in (0, 1), got {level}.")
+            raise InputError(f"level must lie in (0, 1), got {level}.")
         self.level = level
         self.name = f"coverage_{round(100 * level):d}"
         self.add_state("inside", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
@@ -95,7 +97,7 @@ class CalibrationError(PosteriorMetric):
     def __init__(self, num_levels: int = 20, **kwargs):
         super().__init__(**kwargs)
         if num_levels < 1:
-            raise ValueError(f"num_levels must be a positive integer, got {num_levels}.")
+            raise InputError(f"num_levels must be a positive integer, got {num_levels}.")
         self.levels = torch.linspace(0.005, 0.995, num_levels, dtype=torch.float64)
         # per batch, how many observations' intervals held the truth: (1, levels, d); concatenated under DDP
         self.add_state("inside", default=[], dist_reduce_fx="cat")

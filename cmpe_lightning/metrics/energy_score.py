@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..utils.errors import InputError
 from .base import PosteriorMetric
 
 
@@ -35,7 +36,7 @@ def energy_scores(samples: Tensor, theta: Tensor, scale: Tensor | None = None) -
     """
     samples, theta = samples.detach().flatten(2).float(), theta.detach().flatten(1).float()
     if samples.shape[1] < 2 or len(samples) != len(theta) or samples.shape[2] != theta.shape[1]:
-        raise ValueError(f"energy_scores expects draws (batch, n >= 2, d) and theta (batch, d), got"
+        raise InputError(f"energy_scores expects draws (batch, n >= 2, d) and theta (batch, d), got"
                          f" {tuple(samples.shape)} and {tuple(theta.shape)}.")
     if scale is not None:
         scale = scale.flatten().float().to(samples.device)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import Tensor
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
+from ..utils.errors import InputError
 from .base import PosteriorMetric
 
 
@@ -33,14 +34,15 @@ class PosteriorMeanImageQuality(PosteriorMetric):
         super().__init__(**kwargs)
         metrics = {"psnr": PeakSignalNoiseRatio, "ssim": StructuralSimilarityIndexMeasure}
         if kind not in metrics:
-            raise ValueError(f"kind must be 'psnr' or 'ssim', got {kind!r}.")
+            raise InputError(f"kind must be 'psnr' or 'ssim', got {kind!r}.")
         self.name = kind
         self.metric = metrics[kind](data_range=data_range)
 
     def update(self, samples: Tensor, theta: Tensor, reference: Tensor | None = None) -> None:
         self.check(samples, theta)
         if theta.ndim != 4:
-            raise ValueError(f"{self.name} needs image parameters (batch, channels, height, width), got {tuple(theta.shape)}.")
+            raise InputError(f"{self.name} needs image parameters (batch, channels, height, width),"
+                             f" got {tuple(theta.shape)}.")
         self.metric.update(samples.detach().float().mean(1), theta.detach().float())
 
     def compute(self) -> Tensor:

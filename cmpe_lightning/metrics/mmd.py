@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from ..utils.errors import InputError
 from .base import PosteriorMetric
 
 # the kernel widths of BayesFlow's MMD (variances of the Gaussian kernels), which the CMPE paper reports
@@ -33,7 +34,7 @@ def mmd_squared(a: Tensor, b: Tensor, widths: Sequence[float] = BAYESFLOW_WIDTHS
         True
     """
     if len(a) < 2 or len(b) < 2:
-        raise ValueError(f"The MMD needs at least 2 samples on each side, got {len(a)} and {len(b)}.")
+        raise InputError(f"The MMD needs at least 2 samples on each side, got {len(a)} and {len(b)}.")
     scales = 1 / (2 * torch.tensor(widths, dtype=torch.float64, device=a.device))
 
     def kernel_sum(u: Tensor, v: Tensor) -> Tensor:
@@ -108,17 +109,18 @@ class ReferenceMMD(PosteriorMetric):
     def __init__(self, widths: Sequence[float] = BAYESFLOW_WIDTHS, max_points: int = 1000, **kwargs):
         super().__init__(**kwargs)
         if max_points < 2:
-            raise ValueError(f"max_points must be at least 2, got {max_points}.")
+            raise InputError(f"max_points must be at least 2, got {max_points}.")
         self.widths, self.max_points = tuple(float(w) for w in widths), max_points
         self.add_state("total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("count", default=torch.tensor(0), dist_reduce_fx="sum")
 
     def update(self, samples: Tensor, theta: Tensor, reference: Tensor | None = None) -> None:
         if reference is None:
-            raise ValueError("ReferenceMMD needs reference posterior draws: update(samples, theta, reference).")
+            raise InputError("ReferenceMMD needs reference posterior draws: update(samples, theta, reference).")
         self.check(samples, theta, reference)
         for drawn, ref in zip(samples, reference):
-            self.total += mmd_squared(drawn[: self.max_points].flatten(1), ref[: self.max_points].flatten(1), self.widths)
+            self.total += mmd_squared(drawn[: self.max_points].flatten(1), ref[: self.max_points].flatten(1),
+                                      self.widths)
             self.count += 1
 
     def compute(self) -> Tensor:

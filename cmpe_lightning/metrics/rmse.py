@@ -5,13 +5,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..utils.errors import InputError
 from .base import PosteriorMetric
 
 
 class NormalizedRMSE(PosteriorMetric):
     r"""Root mean squared error of the posterior mean, per parameter divided by the true parameters' spread.
 
-    .. math:: \mathrm{NRMSE} = \sqrt{\frac{1}{d} \sum_j \frac{\frac{1}{N} \sum_i (\bar\theta_{ij} - \theta_{ij})^2}{s_j^2}}
+    .. math::
+
+        \mathrm{NRMSE} = \sqrt{\frac{1}{d} \sum_j \frac{\frac{1}{N} \sum_i (\bar\theta_{ij} - \theta_{ij})^2}{s_j^2}}
 
     with :math:`\bar\theta_i` the mean of the draws for observation :math:`i` and :math:`s_j` the standard
     deviation of the true :math:`\theta_{ij}` over the test set (BayesFlow's normalized RMSE divides by
@@ -114,7 +117,7 @@ class StandardizedDrawError(PosteriorMetric):
     def __init__(self, kind: str = "mae", **kwargs):
         super().__init__(**kwargs)
         if kind not in ("mae", "rmse"):
-            raise ValueError(f"kind must be 'mae' or 'rmse', got {kind!r}.")
+            raise InputError(f"kind must be 'mae' or 'rmse', got {kind!r}.")
         self.kind, self.name = kind, f"standardized_{kind}"
         self.add_state("errors", default=[], dist_reduce_fx="cat")  # per observation and parameter, (N, d)
         self.add_state("thetas", default=[], dist_reduce_fx="cat")

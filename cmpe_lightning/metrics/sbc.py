@@ -7,11 +7,13 @@ import torch
 from scipy.stats import binom
 from torch import Tensor
 
+from ..utils.errors import InputError
 from .base import PosteriorMetric, batch_generator
 
 
 def sbc_ranks(samples: Tensor, theta: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """Fractional ranks in [0, 1) of the true parameters among the draws, ``(batch, d)``; uniform for a correct posterior.
+    """Fractional ranks in [0, 1) of the true parameters among the draws, ``(batch, d)``; uniform for a correct
+    posterior.
 
     The rank ``r`` (draws below the truth, of ``L``) is spread over its bin, ``(r + V) / (L + 1)`` with
     ``V ~ U(0, 1)``, so that ties and the discreteness of ranks do not bias the test (Talts et al., 2018).
@@ -51,7 +53,7 @@ class ECDFUniformityTest:
 
     def __init__(self, num: int, num_points: int | None = None, num_simulations: int = 1000, seed: int = 0):
         if num < 1:
-            raise ValueError(f"The ECDF test needs at least one value, got {num}.")
+            raise InputError(f"The ECDF test needs at least one value, got {num}.")
         self.num = num
         intervals = max(2, num_points or min(num, 100))  # at least the median: one value still gets a p-value
         self.points = np.arange(1, intervals) / intervals

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..utils.errors import InputError
 from .base import PosteriorMetric, batch_generator
 
 
@@ -54,7 +55,7 @@ class TARP(PosteriorMetric):
     def __init__(self, seed: int = 0, num_draws: int = 100, **kwargs):
         super().__init__(**kwargs)
         if num_draws < 1:
-            raise ValueError(f"num_draws must be a positive integer, got {num_draws}.")
+            raise InputError(f"num_draws must be a positive integer, got {num_draws}.")
         self.seed, self.num_draws = seed, num_draws
         self.add_state("draws", default=[], dist_reduce_fx="cat")
         self.add_state("thetas", default=[], dist_reduce_fx="cat")
@@ -74,7 +75,8 @@ class TARP(PosteriorMetric):
         draws, thetas = (draws - mean) / std, (thetas - mean) / std
         low, high = thetas.min(0).values, thetas.max(0).values
         generator = torch.Generator().manual_seed(self.seed)
-        references = low + (high - low) * torch.rand(thetas.shape, generator=generator, dtype=torch.float64).to(thetas.device)
+        references = low + (high - low) * torch.rand(thetas.shape, generator=generator,
+                                                     dtype=torch.float64).to(thetas.device)
         return tarp_coverage(draws, thetas, references)
 
     def curve(self, num_points: int = 101) -> tuple[Tensor, Tensor]:

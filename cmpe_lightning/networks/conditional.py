@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from ..utils.errors import InputError, InputTypeError
 from .mlp import ResidualMLP
 
 
@@ -77,7 +78,8 @@ def build_backbone(backbone: Callable[[tuple[int, ...], int], nn.Module], theta_
             out = network(torch.zeros(2, *theta_shape), torch.ones(2), torch.zeros(2, context_features))
         network.train(was_training)
     except (TypeError, RuntimeError) as error:
-        raise TypeError(f"The backbone {backbone!r} does not fit the contract ({error}): {contract}.") from error
+        raise InputTypeError(f"The backbone {backbone!r} does not fit the contract ({error}): {contract}.") from error
     if tuple(out.shape) != (2, *theta_shape):
-        raise ValueError(f"The backbone returned shape {tuple(out.shape)} for 2 inputs, expected {(2, *theta_shape)}: {contract}.")
+        raise InputError(f"The backbone returned shape {tuple(out.shape)} for 2 inputs, expected {(2, *theta_shape)}:"
+                         f" {contract}.")
     return network

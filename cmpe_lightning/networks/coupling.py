@@ -10,6 +10,8 @@ import zuko
 from torch import Tensor, nn
 from torch.distributions import Transform, constraints
 
+from ..utils.errors import InputError
+
 
 class SoftClampedAffineTransform(Transform):
     r"""``f(x) = exp(s') x + b`` with the log-scale soft-clamped, :math:`s' = \frac{2\alpha}{\pi} \arctan(s / \alpha)`.
@@ -97,14 +99,14 @@ def coupling_flow(
         torch.Size([5])
     """
     if features < 2:
-        raise ValueError(f"A coupling flow needs at least 2 features, got {features}.")
+        raise InputError(f"A coupling flow needs at least 2 features, got {features}.")
     if transform == "affine":
         univariate, shapes = (lambda shift, scale: SoftClampedAffineTransform(shift, scale, alpha)), ((), ())
     elif transform == "spline":
         univariate = lambda w, h, d: zuko.transforms.MonotonicRQSTransform(w, h, d, bound=bound)  # noqa: E731
         shapes = ((bins,), (bins,), (bins - 1,))
     else:
-        raise ValueError(f"transform must be 'affine' or 'spline', got {transform!r}.")
+        raise InputError(f"transform must be 'affine' or 'spline', got {transform!r}.")
     generator = torch.Generator().manual_seed(seed)
     layers = []
     for i in range(num_transforms):
@@ -113,7 +115,7 @@ def coupling_flow(
         elif permutation == "alternate":
             mask = torch.arange(features) % 2 == i % 2
         else:
-            raise ValueError(f"permutation must be 'alternate' or 'random', got {permutation!r}.")
+            raise InputError(f"permutation must be 'alternate' or 'random', got {permutation!r}.")
         layer = zuko.flows.GeneralCouplingTransform(features, context, mask, univariate=univariate, shapes=shapes)
         kept = int(mask.sum())
         layer.hyper = conditioner(kept + context, (features - kept) * layer.total, width, depth, dropout)

@@ -41,7 +41,8 @@ class ResidualMLP(nn.Module):
         torch.Size([7, 2])
     """
 
-    def __init__(self, in_features: int, out_features: int, width: int = 256, num_blocks: int = 2, dropout: float = 0.05):
+    def __init__(self, in_features: int, out_features: int, width: int = 256, num_blocks: int = 2,
+                 dropout: float = 0.05):
         super().__init__()
         self.net = nn.Sequential(
             nn.Linear(in_features, width),

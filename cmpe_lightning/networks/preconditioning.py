@@ -13,6 +13,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from ..utils.errors import InputError
+
 
 def per_sample(value: Tensor | float, like: Tensor) -> Tensor | float:
     """``(batch,)`` coefficients reshaped to broadcast against ``like`` ``(batch, *event)``; floats as they are."""
@@ -81,10 +83,11 @@ class ConsistencyPreconditioner(Preconditioner):
         True
     """
 
-    def __init__(self, network: nn.Module, epsilon: float, sigma_data: float = 1.0, mode: Literal["paper", "edm"] = "paper"):
+    def __init__(self, network: nn.Module, epsilon: float, sigma_data: float = 1.0,
+                 mode: Literal["paper", "edm"] = "paper"):
         super().__init__(network)
         if mode not in ("paper", "edm"):
-            raise ValueError(f"preconditioning must be 'paper' or 'edm', got {mode!r}.")
+            raise InputError(f"preconditioning must be 'paper' or 'edm', got {mode!r}.")
         self.epsilon, self.sigma_data, self.mode = epsilon, sigma_data, mode
 
     def coefficients(self, t: Tensor) -> tuple[Tensor, Tensor, Tensor | float, Tensor]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..utils.errors import InputError
 from .summary import dense_stack
 
 
@@ -40,7 +41,7 @@ class SetTransformerSummary(nn.Module):
                  seeds: int = 1):
         super().__init__()
         if width % heads:
-            raise ValueError(f"width ({width}) must be divisible by heads ({heads}).")
+            raise InputError(f"width ({width}) must be divisible by heads ({heads}).")
         self.embed = nn.Linear(in_features, width)
         block = nn.TransformerEncoderLayer(width, heads, dim_feedforward=2 * width, dropout=0.0, batch_first=True,
                                            norm_first=True)
@@ -51,7 +52,8 @@ class SetTransformerSummary(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 3:
-            raise ValueError(f"SetTransformerSummary expects x of shape (batch, set_size, features), got {tuple(x.shape)}.")
+            raise InputError(f"SetTransformerSummary expects x of shape (batch, set_size, features),"
+                             f" got {tuple(x.shape)}.")
         h = self.encoder(self.embed(x))
         pooled, _ = self.pool(self.seeds.expand(len(x), -1, -1), h, h, need_weights=False)
         return self.head(pooled.flatten(1))

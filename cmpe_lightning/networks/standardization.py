@@ -9,6 +9,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from ..utils.errors import InputError
+
 StandardizationMode = Literal["elementwise", "last_dim", "scalar", "none"]
 
 
@@ -31,7 +33,7 @@ class Standardizer(nn.Module):
     def __init__(self, event_shape: tuple[int, ...], mode: StandardizationMode = "elementwise"):
         super().__init__()
         if mode not in ("elementwise", "last_dim", "scalar", "none"):
-            raise ValueError(f"Unknown standardization mode {mode!r}; expected elementwise, last_dim, scalar or none.")
+            raise InputError(f"Unknown standardization mode {mode!r}; expected elementwise, last_dim, scalar or none.")
         self.mode = mode
         self.event_shape = tuple(event_shape)
         if mode == "elementwise":
@@ -55,7 +57,8 @@ class Standardizer(nn.Module):
         if self.mode == "none":
             return
         if tuple(values.shape[1:]) != self.event_shape:
-            raise ValueError(f"Standardizer expects values of shape (num, {self.event_shape}), got {tuple(values.shape)}.")
+            raise InputError(f"Standardizer expects values of shape (num, {self.event_shape}),"
+                             f" got {tuple(values.shape)}.")
         values = values.to(self.mean.device, torch.float64)
         # the axes that share statistics follow from the mode, not from the sizes: an x_shape of (50, 1) keeps one
         # statistic per time point in ``elementwise`` mode (its axis of size 1 is not shared)
@@ -95,7 +98,7 @@ class PartsStandardizer(Standardizer):
     def join(self, x: Mapping[str, Tensor]) -> Tensor:
         missing = sorted(set(self.part_shapes) - set(x))
         if missing:
-            raise ValueError(f"Observations need the parts {sorted(self.part_shapes)}; {missing} missing.")
+            raise InputError(f"Observations need the parts {sorted(self.part_shapes)}; {missing} missing.")
         return torch.cat([x[name].reshape(len(x[name]), -1) for name in self.part_shapes], 1)
 
     def fit(self, x: Mapping[str, Tensor]) -> None:

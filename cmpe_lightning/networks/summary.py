@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..utils.errors import InputError
+
 
 def dense_stack(in_features: int, width: int, out_features: int, depth: int) -> nn.Sequential:
     """``depth`` hidden ReLU layers of ``width`` units, then a linear output layer."""
@@ -45,7 +47,7 @@ class DeepSet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 3:
-            raise ValueError(f"DeepSet expects x of shape (batch, set_size, features), got {tuple(x.shape)}.")
+            raise InputError(f"DeepSet expects x of shape (batch, set_size, features), got {tuple(x.shape)}.")
         h = self.phi(x)
         pooled = torch.cat([h.mean(dim=1), h.std(dim=1, unbiased=False)], dim=-1)
         return self.rho(pooled)

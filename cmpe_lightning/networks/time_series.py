@@ -7,6 +7,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from ..utils.errors import InputError
 from .summary import dense_stack
 
 
@@ -42,11 +43,11 @@ class TimeSeriesSummary(nn.Module):
           init_args: {in_channels: 2, out_features: 16, kind: gru}
     """
 
-    def __init__(self, in_channels: int = 1, out_features: int = 16, kind: Literal["convolution", "gru"] = "convolution",
-                 width: int = 32, layers: int = 2):
+    def __init__(self, in_channels: int = 1, out_features: int = 16,
+                 kind: Literal["convolution", "gru"] = "convolution", width: int = 32, layers: int = 2):
         super().__init__()
         if kind not in ("convolution", "gru"):
-            raise ValueError(f"kind must be 'convolution' or 'gru', got {kind!r}.")
+            raise InputError(f"kind must be 'convolution' or 'gru', got {kind!r}.")
         self.in_channels, self.kind = in_channels, kind
         if kind == "convolution":
             blocks: list[nn.Module] = []
@@ -64,7 +65,8 @@ class TimeSeriesSummary(nn.Module):
         if x.ndim == 2 and self.in_channels == 1:
             x = x[..., None]
         if x.ndim != 3 or x.shape[-1] != self.in_channels:
-            raise ValueError(f"TimeSeriesSummary expects x of shape (batch, length, {self.in_channels}), got {tuple(x.shape)}.")
+            raise InputError(f"TimeSeriesSummary expects x of shape (batch, length, {self.in_channels}),"
+                             f" got {tuple(x.shape)}.")
         if self.kind == "gru":
             _, hidden = self.body(x)
             return self.head(hidden[-1])

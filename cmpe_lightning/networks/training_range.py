@@ -68,9 +68,11 @@ class TrainingRange(nn.Module):
             f" [{float(self.low[feature]):.3g}, {float(self.high[feature]):.3g}]). The posterior there is an"
             " extrapolation: check the units and the model.", UserWarning, stacklevel=3)
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
         present = {name: state_dict.get(prefix + name) for name in ("low", "high")}
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
         for name, value in present.items():  # an older checkpoint: stay unfitted
             if value is None and prefix + name in missing_keys:
                 missing_keys.remove(prefix + name)

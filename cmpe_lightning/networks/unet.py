@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..utils.errors import InputError
+
 
 class SinusoidalEmbedding(nn.Module):
     """``[sin(s t f_i), cos(s t f_i)]`` with frequencies ``f_i`` from 1 down to 1/10 000 (Vaswani et al., 2017).
@@ -30,7 +32,7 @@ class SinusoidalEmbedding(nn.Module):
     def __init__(self, dim: int, scale: float = 1000.0):
         super().__init__()
         if dim % 2:
-            raise ValueError(f"The embedding dimension must be even, got {dim}.")
+            raise InputError(f"The embedding dimension must be even, got {dim}.")
         frequencies = torch.exp(-math.log(10_000) * torch.arange(dim // 2) / (dim // 2))
         self.register_buffer("frequencies", frequencies, persistent=False)
         self.scale = scale
@@ -136,12 +138,14 @@ class ConditionalUNet(nn.Module):
     ):
         super().__init__()
         if len(theta_shape) != 3:
-            raise ValueError(f"ConditionalUNet needs image-shaped parameters (channels, height, width), got {tuple(theta_shape)}.")
+            raise InputError(f"ConditionalUNet needs image-shaped parameters (channels, height, width),"
+                             f" got {tuple(theta_shape)}.")
         if not channels or num_res_blocks < 1:
-            raise ValueError(f"Expected at least one level and one block, got channels={channels}, num_res_blocks={num_res_blocks}.")
+            raise InputError(f"Expected at least one level and one block, got channels={channels},"
+                             f" num_res_blocks={num_res_blocks}.")
         bad = [i for i in attention_levels if not 0 <= i < len(channels)]
         if bad:
-            raise ValueError(f"attention_levels {bad} do not exist; the U-Net has levels 0..{len(channels) - 1}.")
+            raise InputError(f"attention_levels {bad} do not exist; the U-Net has levels 0..{len(channels) - 1}.")
         image_channels = theta_shape[0]
         embedding_dim = time_embedding_dim + context_features
         self.time_embedding = nn.Sequential(

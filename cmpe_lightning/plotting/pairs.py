@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import matplotlib
 
+from ..utils.errors import InputError
+
 matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -54,7 +56,7 @@ def pair_plot(samples: Tensor, reference: Tensor | None = None, truth: Tensor | 
     true = None if truth is None else truth.detach().flatten().double().cpu().numpy()
     names = list(names) if names is not None else [f"θ{j + 1}" for j in range(d)]
     if len(names) != d:
-        raise ValueError(f"pair_plot got {len(names)} names for {d} parameters.")
+        raise InputError(f"pair_plot got {len(names)} names for {d} parameters.")
     size = min(2.2, 9 / d)
     fig, axes = plt.subplots(d, d, figsize=(size * d + 0.4, size * d + 0.6), squeeze=False)
     for row in range(d):

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..utils.errors import InputError, MissingFileError
 from .pairs import describe_observation, pair_plot
 
 MAX_PARAMETERS = 12  # beyond this a pair plot is unreadable (images have their own grids)
@@ -19,7 +20,7 @@ def read_samples_file(path: str | Path) -> tuple[Tensor, Tensor | dict[str, Tens
     """``(samples, observations)`` of a ``.pt`` or ``.npz`` file of ``cmpe predict`` (no pickle is executed)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"No samples file {str(path)!r}.")
+        raise MissingFileError(f"No samples file {str(path)!r}.")
     try:
         if path.suffix == ".npz":
             with np.load(path, allow_pickle=False) as data:
@@ -29,13 +30,13 @@ def read_samples_file(path: str | Path) -> tuple[Tensor, Tensor | dict[str, Tens
         elif path.suffix == ".pt":
             content = torch.load(path, map_location="cpu", weights_only=True)
         else:
-            raise ValueError(f"{path} must end in .pt or .npz, as `cmpe predict` writes it.")
+            raise InputError(f"{path} must end in .pt or .npz, as `cmpe predict` writes it.")
     except (OSError, ValueError, RuntimeError) as error:
         if isinstance(error, ValueError) and "must end in" in str(error):
             raise
-        raise ValueError(f"Could not read {path} as a samples file of `cmpe predict`: {error}") from error
+        raise InputError(f"Could not read {path} as a samples file of `cmpe predict`: {error}") from error
     if not isinstance(content, dict) or not isinstance(content.get("samples"), Tensor) or content["samples"].ndim < 3:
-        raise ValueError(f"{path} holds no 'samples' of shape (observations, draws, *theta_shape); expected the file"
+        raise InputError(f"{path} holds no 'samples' of shape (observations, draws, *theta_shape); expected the file"
                          " written by `cmpe predict`.")
     return content["samples"], content.get("observations")
 

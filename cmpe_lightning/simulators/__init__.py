@@ -11,7 +11,8 @@ from .priors import BoxUniform, DiagonalNormal
 
 __all__ = ["Simulator", "FailingSimulator", "FunctionSimulator", "BoxUniform", "DiagonalNormal", "sample_by_rejection"]
 
-_MOVED = {"TwoMoons": "two_moons", "BimodalGMM": "gmm", "InverseKinematics": "inverse_kinematics", "TumorSpheroid": "tumor"}
+_MOVED = {"TwoMoons": "two_moons", "BimodalGMM": "gmm", "InverseKinematics": "inverse_kinematics",
+          "TumorSpheroid": "tumor"}
 
 
 def __getattr__(name: str):

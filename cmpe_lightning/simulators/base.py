@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..utils.errors import InputError
 from ..utils.structure import Batch, ShapeSpec, check_batch, describe
 
 
@@ -51,7 +52,7 @@ class Simulator(ABC):
         """Draws ``num`` pairs ``(theta, x)`` from the joint distribution, checked to have the declared shapes."""
         theta = self.sample_prior(num, generator)
         if not isinstance(theta, Tensor) or tuple(theta.shape) != (num, *self.theta_shape):
-            raise ValueError(
+            raise InputError(
                 f"{self.origin}.sample_prior({num}, generator) returned {found_shape(theta)}; expected a tensor of"
                 f" shape {(num, *self.theta_shape)}, one parameter vector of theta_shape {tuple(self.theta_shape)} per"
                 f" draw."
@@ -72,7 +73,7 @@ class Simulator(ABC):
                 return
         except ValueError:
             pass
-        raise ValueError(
+        raise InputError(
             f"{self.origin} simulated {found_shape(x)} for {num} parameter vectors; its x_shape {self.x_shape} asks"
             f" for {describe(self.x_shape, str(num))}. The shape of what it returns must match x_shape on every call."
         )
@@ -96,7 +97,7 @@ class Simulator(ABC):
 
     def check_theta(self, theta: Tensor) -> None:
         if theta.ndim != len(self.theta_shape) + 1 or tuple(theta.shape[1:]) != tuple(self.theta_shape):
-            raise ValueError(
+            raise InputError(
                 f"{type(self).__name__} expects theta of shape {describe(tuple(self.theta_shape), 'num')},"
                 f" got {tuple(theta.shape)}."
             )
@@ -154,7 +155,7 @@ def sample_by_rejection(
     for name, value in [("batch", batch), ("num_samples", num_samples), ("proposals_per_round", proposals_per_round),
                         ("max_proposals_per_call", max_proposals_per_call)]:
         if value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value}.")
+            raise InputError(f"{name} must be a positive integer, got {value}.")
     # accepted samples go straight into one preallocated tensor: keeping thousands of small tensors alive
     # between the large temporaries of ``propose`` fragmented the heap (30 inverse-kinematics observations
     # grew to 4 GB, 100 were killed at 24 GB)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..utils.errors import InputError
 from ..utils.structure import Batch, map_structure
 from .base import Simulator
 
@@ -31,9 +32,9 @@ class FailingSimulator(Simulator):
 
     def __init__(self, simulator: Simulator, failure_rate: float = 0.01, value: str = "nan"):
         if not 0.0 <= failure_rate <= 1.0:
-            raise ValueError(f"failure_rate must lie in [0, 1], got {failure_rate}.")
+            raise InputError(f"failure_rate must lie in [0, 1], got {failure_rate}.")
         if value not in ("nan", "inf", "-inf"):
-            raise ValueError(f"value must be 'nan', 'inf' or '-inf', got {value!r}.")
+            raise InputError(f"value must be 'nan', 'inf' or '-inf', got {value!r}.")
         self.simulator, self.failure_rate, self.value = simulator, float(failure_rate), float(value)
         self.theta_dim, self.x_shape = simulator.theta_dim, simulator.x_shape
 

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
+from ..utils.errors import InputError
 from ..utils.imports import import_object
 from ..utils.structure import Batch, ShapeSpec, map_structure, normalize_shape, shape_of
 from .base import Simulator, found_shape
@@ -74,17 +75,17 @@ class FunctionSimulator(Simulator):
         vectorized: bool = True,
     ):
         if backend not in ("numpy", "torch"):
-            raise ValueError(f"backend must be 'numpy' or 'torch', got {backend!r}.")
+            raise InputError(f"backend must be 'numpy' or 'torch', got {backend!r}.")
         self.prior, self.simulator, self.backend, self.vectorized = prior, simulator, backend, vectorized
         self.prior_distribution = as_vector_distribution(_resolve_prior(prior))
         self.function = import_object(simulator) if isinstance(simulator, str) else simulator
         if not callable(self.function):
-            raise ValueError(f"simulator must be a function or its import path, got {simulator!r}.")
+            raise InputError(f"simulator must be a function or its import path, got {simulator!r}.")
         self.takes_rng = _positional_arguments(self.function) >= 2
         self.theta_dim = int(self.prior_distribution.event_shape[0])
         found = self._probe()
         if x_shape is not None and normalize_shape(x_shape) != found:
-            raise ValueError(f"{self.origin} returns observations of shape {found} (one run, found on a trial call),"
+            raise InputError(f"{self.origin} returns observations of shape {found} (one run, found on a trial call),"
                              f" but x_shape is {normalize_shape(x_shape)}: correct x_shape, or leave it out to use the"
                              f" found one.")
         self.x_shape: ShapeSpec = found
@@ -125,7 +126,7 @@ class FunctionSimulator(Simulator):
             given = ("a float64 numpy array" if self.backend == "numpy" else "a float32 torch tensor") + (
                 f" of shape {(2, self.theta_dim) if self.vectorized else (self.theta_dim,)}")
             prior = type(self.prior_distribution).__name__
-            raise ValueError(
+            raise InputError(
                 f"{self.origin} failed on a trial call at set-up, given theta as {given} (drawn from the prior {prior},"
                 f" theta_dim {self.theta_dim}; backend: {self.backend}, vectorized: {str(self.vectorized).lower()}):"
                 f" {type(error).__name__}: {error}. {self._hint(theta, error)}"
@@ -227,7 +228,7 @@ def _resolve_prior(prior: Any) -> Distribution:
     if not isinstance(prior, Distribution) and callable(prior):
         prior = prior()
     if not isinstance(prior, Distribution):
-        raise ValueError(f"prior must be a torch.distributions.Distribution, a function returning one or the import"
+        raise InputError(f"prior must be a torch.distributions.Distribution, a function returning one or the import"
                          f" path of either; got {spec!r} ({type(prior).__name__}).")
     return prior
 
@@ -263,7 +264,7 @@ class _seeded:
             torch.random.set_rng_state(self.torch_state)
 
 
-class SimulatorOutputError(ValueError):
+class SimulatorOutputError(InputError):
     """A user's simulator function returned something unusable (the message says what and names the function)."""
 
 

@@ -7,13 +7,16 @@ from collections.abc import Sequence
 import torch
 from torch.distributions import Distribution, Independent, Normal, Uniform
 
+from ..utils.errors import InputError
+
 
 class BoxUniform(Independent):
     """Independent uniform priors on ``[low_i, high_i)``, one per parameter, as in sbi.
 
     Example:
         >>> prior = BoxUniform(low=[0.0, -1.0], high=[1.0, 1.0])
-        >>> prior.sample((5,)).shape, prior.log_prob(torch.tensor([0.5, 0.0])).item() == -torch.log(torch.tensor(2.0)).item()
+        >>> expected = -torch.log(torch.tensor(2.0)).item()
+        >>> prior.sample((5,)).shape, prior.log_prob(torch.tensor([0.5, 0.0])).item() == expected
         (torch.Size([5, 2]), True)
 
     YAML (the ``prior`` of a :class:`~cmpe_lightning.simulators.FunctionSimulator`)::
@@ -26,7 +29,8 @@ class BoxUniform(Independent):
     def __init__(self, low: Sequence[float] | torch.Tensor, high: Sequence[float] | torch.Tensor):
         low, high = torch.as_tensor(low, dtype=torch.float32), torch.as_tensor(high, dtype=torch.float32)
         if low.ndim != 1 or low.shape != high.shape or not bool((low < high).all()):
-            raise ValueError(f"BoxUniform needs 1-D low < high of one length, got low={low.tolist()}, high={high.tolist()}.")
+            raise InputError(f"BoxUniform needs 1-D low < high of one length, got low={low.tolist()},"
+                             f" high={high.tolist()}.")
         super().__init__(Uniform(low, high), 1)
 
 
@@ -41,7 +45,7 @@ class DiagonalNormal(Independent):
     def __init__(self, loc: Sequence[float] | torch.Tensor, scale: Sequence[float] | torch.Tensor):
         loc, scale = torch.as_tensor(loc, dtype=torch.float32), torch.as_tensor(scale, dtype=torch.float32)
         if loc.ndim != 1 or loc.shape != scale.shape or not bool((scale > 0).all()):
-            raise ValueError(f"DiagonalNormal needs 1-D loc and scale > 0 of one length, got loc={loc.tolist()},"
+            raise InputError(f"DiagonalNormal needs 1-D loc and scale > 0 of one length, got loc={loc.tolist()},"
                              f" scale={scale.tolist()}.")
         super().__init__(Normal(loc, scale), 1)
 
@@ -52,7 +56,8 @@ def as_vector_distribution(prior: Distribution) -> Distribution:
         return prior
     if len(prior.event_shape) == 0 and len(prior.batch_shape) <= 1:
         return Independent(prior.expand(prior.batch_shape or (1,)), 1)
-    raise ValueError(
+    raise InputError(
         f"A prior must draw flat parameter vectors: event shape (theta_dim,) or a 1-D batch of scalars; got"
-        f" {type(prior).__name__} with batch shape {tuple(prior.batch_shape)} and event shape {tuple(prior.event_shape)}."
+        f" {type(prior).__name__} with batch shape {tuple(prior.batch_shape)}"
+        f" and event shape {tuple(prior.event_shape)}."
     )

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from ..simulators.base import Simulator
+from ..utils.errors import InputError
 
 
 class BimodalGMM(Simulator):
@@ -38,9 +39,9 @@ class BimodalGMM(Simulator):
 
     def __init__(self, num_observations: int = 10, sigma: float = 0.5):
         if not 1 <= num_observations <= 16:
-            raise ValueError(f"num_observations must lie in [1, 16] (exact reference), got {num_observations}.")
+            raise InputError(f"num_observations must lie in [1, 16] (exact reference), got {num_observations}.")
         if sigma <= 0:
-            raise ValueError(f"sigma must be positive, got {sigma}.")
+            raise InputError(f"sigma must be positive, got {sigma}.")
         self.num_observations = num_observations
         self.sigma = sigma
         self.x_shape = (num_observations, 2)

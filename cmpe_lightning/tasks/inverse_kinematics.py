@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-
 import torch
 from torch import Tensor
 
 from ..simulators.base import Simulator, sample_by_rejection
+from ..utils.errors import InputError
 
 
 class InverseKinematics(Simulator):
@@ -37,7 +37,7 @@ class InverseKinematics(Simulator):
 
     def __init__(self, tolerance: float = 1e-3, proposals_per_round: int = 200_000):
         if tolerance <= 0:
-            raise ValueError(f"tolerance must be positive, got {tolerance}.")
+            raise InputError(f"tolerance must be positive, got {tolerance}.")
         self.tolerance = tolerance
         self.proposals_per_round = proposals_per_round
 

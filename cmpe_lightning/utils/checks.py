@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numbers
 
+from .errors import InputError
+
 
 def positive_int(value: object, name: str) -> int:
     """``value`` as an int if it is a positive integer (a Python or numpy int, not a bool, float or string).
@@ -14,8 +16,8 @@ def positive_int(value: object, name: str) -> int:
         >>> positive_int(2.5, "num_steps")
         Traceback (most recent call last):
         ...
-        ValueError: num_steps must be a positive integer, got 2.5.
+        cmpe_lightning.utils.errors.InputError: num_steps must be a positive integer, got 2.5.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        raise InputError(f"{name} must be a positive integer, got {value!r}.")
     return int(value)

@@ -7,6 +7,8 @@ import os
 import sys
 from typing import Any
 
+from .errors import InputError
+
 
 def add_working_folder() -> None:
     """Puts the working folder first on ``sys.path``, so that ``class_path: my_model.MySimulator`` finds
@@ -25,16 +27,16 @@ def import_object(path: str) -> Any:
     """
     module_name, _, name = path.rpartition(".")
     if not module_name or not name:
-        raise ValueError(f"{path!r} is not an import path: expected 'module.name', e.g. 'my_model.simulate'.")
+        raise InputError(f"{path!r} is not an import path: expected 'module.name', e.g. 'my_model.simulate'.")
     add_working_folder()
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
-        raise ValueError(
+        raise InputError(
             f"Cannot import {path!r}: {error}. A module of your own must be a file {module_name.replace('.', '/')}.py"
             f" in the working folder ({os.getcwd()}) or on PYTHONPATH."
         ) from error
     if not hasattr(module, name):
         public = sorted(n for n in vars(module) if not n.startswith("_"))[:20]
-        raise ValueError(f"Module {module_name!r} has no {name!r}; it has {public}.")
+        raise InputError(f"Module {module_name!r} has no {name!r}; it has {public}.")
     return getattr(module, name)

@@ -9,6 +9,8 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+from .errors import InputError
+
 # purposes of the data streams derived from one user seed
 TRAIN, VALIDATION, TEST, REFERENCE, STANDARDIZATION, BANK, SPLIT, CALIBRATION = range(8)
 
@@ -27,7 +29,7 @@ def derived_generator(*key: int, device: str | torch.device = "cpu") -> torch.Ge
 def derived_seed(*key: int) -> int:
     """A 63-bit seed hashed from ``key`` with numpy's ``SeedSequence``."""
     if any(k < 0 for k in key):
-        raise ValueError(f"Seed keys must be non-negative integers, got {key}.")
+        raise InputError(f"Seed keys must be non-negative integers, got {key}.")
     return int(np.random.SeedSequence(list(key)).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 

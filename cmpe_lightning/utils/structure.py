@@ -20,6 +20,8 @@ from typing import Any, Union
 import torch
 from torch import Tensor
 
+from .errors import InputError
+
 Shape = tuple[int, ...]
 ShapeSpec = Union[Shape, dict[str, Shape]]  # the shape of one observation
 Batch = Union[Tensor, dict[str, Tensor]]  # observations (batch, *shape) or a dict of them
@@ -29,11 +31,11 @@ def normalize_shape(spec: int | Sequence[int] | Mapping[str, Sequence[int]]) -> 
     """A shape as a tuple of ints (an int is the 1-D case), or a dict of such tuples, checked to be positive."""
     if isinstance(spec, Mapping):
         if not spec:
-            raise ValueError("An observation made of named parts needs at least one part, got an empty dict.")
+            raise InputError("An observation made of named parts needs at least one part, got an empty dict.")
         return {str(name): normalize_shape(part) for name, part in spec.items()}
     shape = (int(spec),) if isinstance(spec, int) else tuple(int(s) for s in spec)
     if not shape or any(s < 1 for s in shape):
-        raise ValueError(f"A shape must be a non-empty sequence of positive integers, got {spec!r}.")
+        raise InputError(f"A shape must be a non-empty sequence of positive integers, got {spec!r}.")
     return shape
 
 
@@ -57,7 +59,7 @@ def batch_size(x: Batch) -> int:
     """The common first dimension of a tensor or of every tensor of a dict."""
     sizes = {len(leaf) for leaf in leaves(x)}
     if len(sizes) != 1:
-        raise ValueError(f"The parts of one batch have different first dimensions: {shape_of(x, full=True)}.")
+        raise InputError(f"The parts of one batch have different first dimensions: {shape_of(x, full=True)}.")
     return sizes.pop()
 
 
@@ -80,10 +82,11 @@ def check_batch(x: Batch, spec: ShapeSpec, what: str) -> int:
     """
     found = map_structure(lambda t: tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__, x)
     matches = isinstance(x, Mapping) == isinstance(spec, dict) and (
-        set(x) == set(spec) and all(_matches(x[k], spec[k]) for k in spec) if isinstance(spec, dict) else _matches(x, spec)
+        set(x) == set(spec) and all(_matches(x[k], spec[k]) for k in spec) if isinstance(spec, dict)
+        else _matches(x, spec)
     )
     if not matches:
-        raise ValueError(f"{what} must have shape {describe(spec)}, got {found}.")
+        raise InputError(f"{what} must have shape {describe(spec)}, got {found}.")
     return batch_size(x)
 
 

@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader
 from ...data.observations import prediction_dataset
 from ...data.resume import ResumableTrainingData
 from ...data.tensors import TensorBatchDataset, batch_loader
+from ...utils.errors import InputError
 from ...utils.seeding import SPLIT, STANDARDIZATION, TEST, VALIDATION, derived_generator
 from .forward_model import BlurredPoissonObservation
 from .images import load_image_set
@@ -72,9 +73,11 @@ class ImageDenoisingDataModule(ResumableTrainingData, pl.LightningDataModule):
                             ("num_test_images", num_test_images), ("batch_size", batch_size),
                             ("predict_batch_size", predict_batch_size)]:
             if value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value}.")
+                raise InputError(f"{name} must be a positive integer, got {value}.")
         self.dataset, self.root, self.download = dataset, root, download
-        self.num_train_images, self.num_validation, self.num_test_images = num_train_images, num_validation, num_test_images
+        self.num_train_images, self.num_validation, self.num_test_images = (
+            num_train_images, num_validation, num_test_images
+        )
         self.batch_size, self.predict_batch_size, self.num_workers = batch_size, predict_batch_size, num_workers
         self.observations, self.seed = observations, seed
         self.forward_model = BlurredPoissonObservation(blur_sigma, noise_scale)
@@ -93,10 +96,11 @@ class ImageDenoisingDataModule(ResumableTrainingData, pl.LightningDataModule):
             raw = load_image_set(self.dataset, self.root, download=False)
             train, test = raw["train"], raw["test"]
             if self.num_train_images > len(train):
-                raise ValueError(f"num_train_images={self.num_train_images}, but {self.dataset} has {len(train)} training images.")
+                raise InputError(f"num_train_images={self.num_train_images}, but {self.dataset} has {len(train)}"
+                                 " training images.")
             available = len(test) - self.num_validation
             if available < 1 or self.num_test_images > available:
-                raise ValueError(
+                raise InputError(
                     f"num_validation={self.num_validation} and num_test_images={self.num_test_images} do not fit in the"
                     f" {len(test)} test images of {self.dataset}."
                 )

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ...utils.errors import InputError
+
 
 def distinct_values(images: Tensor) -> Tensor:
     """The number of distinct values in each image ``(batch, ...)``: ``(batch,)``."""
@@ -59,7 +61,7 @@ def gaussian_blur(images: Tensor, sigma: float, truncate: float = 4.0, padding: 
         True
     """
     if images.ndim != 4:
-        raise ValueError(f"gaussian_blur expects (batch, channels, height, width), got {tuple(images.shape)}.")
+        raise InputError(f"gaussian_blur expects (batch, channels, height, width), got {tuple(images.shape)}.")
     if sigma <= 0:
         return images
     kernel = gaussian_kernel(sigma, truncate, images.device, images.dtype)
@@ -86,9 +88,9 @@ class BlurredPoissonObservation:
 
     def __init__(self, blur_sigma: float = 2.5, noise_scale: float = 0.5):
         if blur_sigma < 0 or not math.isfinite(blur_sigma):
-            raise ValueError(f"blur_sigma must be a non-negative number of pixels, got {blur_sigma}.")
+            raise InputError(f"blur_sigma must be a non-negative number of pixels, got {blur_sigma}.")
         if not noise_scale > 0:
-            raise ValueError(f"noise_scale must be positive, got {noise_scale}.")
+            raise InputError(f"noise_scale must be positive, got {noise_scale}.")
         self.blur_sigma, self.noise_scale = blur_sigma, noise_scale
 
     def __call__(self, images: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ...utils.errors import InputError
+
 
 class ImageSummary(nn.Module):
     """Convolution blocks (3×3 conv, GroupNorm, SiLU), 2× average pooling after the blocks in ``downsample``,
@@ -47,7 +49,7 @@ class ImageSummary(nn.Module):
     ):
         super().__init__()
         if pooling not in ("average", "flatten"):
-            raise ValueError(f"pooling must be 'average' or 'flatten', got {pooling!r}.")
+            raise InputError(f"pooling must be 'average' or 'flatten', got {pooling!r}.")
         layers: list[nn.Module] = []
         height, width = image_size
         for i, out_channels in enumerate(channels):
@@ -65,7 +67,7 @@ class ImageSummary(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 4:
-            raise ValueError(f"ImageSummary expects images (batch, channels, height, width), got {tuple(x.shape)}.")
+            raise InputError(f"ImageSummary expects images (batch, channels, height, width), got {tuple(x.shape)}.")
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         h = self.features(x)

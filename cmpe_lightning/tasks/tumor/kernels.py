@@ -190,7 +190,8 @@ def advance(
             filled = -1
             if num_free > 0:
                 target = found[np.random.randint(num_free)]
-                filled = grow_into(cell, target, positions, occupant, offsets, neighbours, first_site, second_site, path)
+                filled = grow_into(cell, target, positions, occupant, offsets, neighbours, first_site, second_site,
+                                   path)
             if filled < 0:
                 state[cell] = ARRESTED
                 counts[1] = remove_proliferating(cell, proliferating, list_position, counts[1])

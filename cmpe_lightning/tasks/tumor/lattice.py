@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import numpy as np
 
 
-
 def glibc_rand(seed: int, num: int) -> np.ndarray:
     """The first ``num`` values of glibc's ``rand()`` after ``srand(seed)`` (its additive feedback generator).
 
@@ -80,7 +79,8 @@ def jittered_lattice(size: int = 100) -> Lattice:
     grid = np.stack([i.ravel(), j.ravel()], axis=1).astype(np.float64)
     positions = np.array([float(f"{v:e}") for v in (grid + jitter).astype(np.float32).ravel()]).reshape(-1, 2)
     low, high = positions.min(0), positions.max(0)
-    frame = np.array([[low[0] - 1, low[1] - 1], [high[0] + 1, low[1] - 1], [low[0] - 1, high[1] + 1], [high[0] + 1, high[1] + 1]])
+    frame = np.array([[low[0] - 1, low[1] - 1], [high[0] + 1, low[1] - 1], [low[0] - 1, high[1] + 1],
+                      [high[0] + 1, high[1] + 1]])
     triangles = Delaunay(np.concatenate([positions, frame])).simplices
     triangles = triangles[(triangles < size * size).all(axis=1)]
     edges = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ...utils.errors import InputError
+
 GROWTH_CURVE = "growth_curve"
 ECM_PROFILE = "extra_cellular_matrix_profile"
 PROLIFERATION_PROFILE = "proliferation_profile"
@@ -43,7 +45,7 @@ class TumorPreprocessing(nn.Module):
     def __init__(self, profile_bins: int = 300):
         super().__init__()
         if profile_bins < 1:
-            raise ValueError(f"profile_bins must be a positive integer, got {profile_bins}.")
+            raise InputError(f"profile_bins must be a positive integer, got {profile_bins}.")
         self.profile_bins = int(profile_bins)
         self.register_buffer("growth_mean", torch.zeros(()))
         self.register_buffer("growth_std", torch.ones(()))
@@ -58,17 +60,18 @@ class TumorPreprocessing(nn.Module):
     def check(self, outputs: dict[str, Tensor]) -> None:
         """Checks that the three outputs are there with usable shapes."""
         if not isinstance(outputs, dict):
-            raise ValueError(
-                f"{self!r} takes the tumor's outputs as a dict {{{GROWTH_CURVE}, {ECM_PROFILE}, {PROLIFERATION_PROFILE}}},"
+            raise InputError(
+                f"{self!r} takes the tumor's outputs as a dict"
+                f" {{{GROWTH_CURVE}, {ECM_PROFILE}, {PROLIFERATION_PROFILE}}},"
                 f" got {type(outputs).__name__}."
             )
         for name in (GROWTH_CURVE, ECM_PROFILE, PROLIFERATION_PROFILE):
             if name not in outputs:
-                raise ValueError(f"{self!r} needs the output {name!r}, got only {sorted(outputs)}.")
+                raise InputError(f"{self!r} needs the output {name!r}, got only {sorted(outputs)}.")
             shape = tuple(outputs[name].shape)
             if len(shape) != 2 or (name != GROWTH_CURVE and shape[1] < self.profile_bins):
                 need = "(batch, days)" if name == GROWTH_CURVE else f"(batch, bins) with bins >= {self.profile_bins}"
-                raise ValueError(f"{self!r} expects {name!r} of shape {need}, got {shape}.")
+                raise InputError(f"{self!r} expects {name!r} of shape {need}, got {shape}.")
 
     def profiles(self, outputs: dict[str, Tensor]) -> Tensor:
         """The unstandardized ``(batch, 3, profile_bins)`` block: matrix, proliferation and position."""

@@ -16,7 +16,7 @@ profiles' depth is measured from the free sites next to the spheroid (and from t
 the domain's edge), averaged over hourly snapshots from 408 h to 432 h. The ECM of an interval between
 events is produced by the cells present during it; the simulation stops at 480 h, the last output (the
 reference runs to 500 h, which changes no output). The validation against the reference's runs is in
-``docs/tumor_validation`` (``python -m cmpe_lightning.benchmark.tumor_validation``).
+``docs/tumor_validation`` (``python -m benchmarks.tumor.validation``).
 
 References:
     | Parallelization and High-Performance Computing Enables Automated Statistical Inference of
@@ -36,6 +36,7 @@ import torch
 from torch import Tensor
 
 from ...simulators.base import Simulator
+from ...utils.errors import InputError
 from .lattice import Lattice, jittered_lattice, search_stencil
 
 PARAMETER_NAMES = (
@@ -72,10 +73,10 @@ def check_log10_theta(log10_theta) -> np.ndarray:
     """The 7 log10 parameters as a float array, or a clear error for a wrong shape, NaN or a value off the prior."""
     theta = np.asarray(log10_theta, dtype=np.float64)
     if theta.shape != (len(PARAMETER_NAMES),):
-        raise ValueError(f"log10_theta must have shape (7,) in the order {PARAMETER_NAMES}, got shape {theta.shape}.")
+        raise InputError(f"log10_theta must have shape (7,) in the order {PARAMETER_NAMES}, got shape {theta.shape}.")
     for name, value, low, high in zip(PARAMETER_NAMES, theta, PRIOR_LOW, PRIOR_HIGH):
         if not np.isfinite(value) or not low - BOUND_TOLERANCE <= value <= high + BOUND_TOLERANCE:
-            raise ValueError(f"log10 {name} = {value} is outside the prior's support [{low}, {high}].")
+            raise InputError(f"log10 {name} = {value} is outside the prior's support [{low}, {high}].")
     return theta.clip(PRIOR_LOW, PRIOR_HIGH)
 
 
@@ -192,7 +193,7 @@ def simulate_tumor(log10_theta, seed: int, max_wall_time_s: float | None = None)
 
     theta = 10.0 ** check_log10_theta(log10_theta)
     if not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
-        raise ValueError(f"seed must be a non-negative integer below 2**63, got {seed!r}.")
+        raise InputError(f"seed must be a non-negative integer below 2**63, got {seed!r}.")
     rate, depth, radius, quiescent_fraction, production, degradation, threshold = theta
     params = np.array([rate, depth, production, degradation, threshold, ECM_TIME_STEP])
     state = TumorState(jittered_lattice(100), params)
@@ -247,7 +248,7 @@ class TumorSpheroid(Simulator):
 
     def __init__(self, max_wall_time_s: float | None = 600.0):
         if max_wall_time_s is not None and max_wall_time_s <= 0:
-            raise ValueError(f"max_wall_time_s must be positive or None, got {max_wall_time_s}.")
+            raise InputError(f"max_wall_time_s must be positive or None, got {max_wall_time_s}.")
         self.max_wall_time_s = max_wall_time_s
 
     @property

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from ...networks.summary import dense_stack
+from ...utils.errors import InputError
 from .preprocessing import PROFILE_CHANNELS
 
 
@@ -60,9 +61,9 @@ class TumorSummary(nn.Module):
     ):
         super().__init__()
         if kernel_size % 2 != 1:
-            raise ValueError(f"kernel_size must be odd (to pad the bins symmetrically), got {kernel_size}.")
+            raise InputError(f"kernel_size must be odd (to pad the bins symmetrically), got {kernel_size}.")
         if profile_network not in ("convolution", "transformer"):
-            raise ValueError(f"profile_network must be 'convolution' or 'transformer', got {profile_network!r}.")
+            raise InputError(f"profile_network must be 'convolution' or 'transformer', got {profile_network!r}.")
         self.recurrent = nn.LSTM(1, recurrent_width, batch_first=True)
         if profile_network == "transformer":
             self.convolution = ProfileTransformer(conv_channels, patch_size, attention_layers)
@@ -79,10 +80,12 @@ class TumorSummary(nn.Module):
 
     def forward(self, x: dict[str, Tensor]) -> Tensor:
         growth, profiles = x.get("growth_curve"), x.get("profiles")
-        if growth is None or profiles is None or growth.ndim != 3 or profiles.ndim != 3 or profiles.shape[1] != PROFILE_CHANNELS:
+        if (growth is None or profiles is None or growth.ndim != 3 or profiles.ndim != 3
+                or profiles.shape[1] != PROFILE_CHANNELS):
             found = {name: tuple(part.shape) for name, part in x.items()}
-            raise ValueError(
-                "TumorSummary expects {growth_curve: (batch, days, 1), profiles: (batch, 3, bins)} as TumorPreprocessing"
+            raise InputError(
+                "TumorSummary expects {growth_curve: (batch, days, 1), profiles: (batch, 3, bins)}"
+                " as TumorPreprocessing"
                 f" returns it, got {found}."
             )
         _, (hidden, _) = self.recurrent(growth)
@@ -101,7 +104,7 @@ class ProfileTransformer(nn.Module):
     def __init__(self, width: int = 64, patch_size: int = 10, layers: int = 2, heads: int = 4):
         super().__init__()
         if patch_size < 1 or layers < 1:
-            raise ValueError(f"patch_size and layers must be positive, got {patch_size} and {layers}.")
+            raise InputError(f"patch_size and layers must be positive, got {patch_size} and {layers}.")
         self.patch_size = patch_size
         self.embed = nn.Linear(PROFILE_CHANNELS * patch_size, width)
         layer = nn.TransformerEncoderLayer(width, heads, dim_feedforward=2 * width, dropout=0.0, batch_first=True)
