@@ -1,7 +1,8 @@
 """The contract every estimator honours, checked on each of the four × three kinds of input (zuko's test_flows.py
 is the model): shapes, gradients, seeded reproducibility, chunked sampling, the state-dict round trip, log_prob.
 
-The estimators are tiny and untrained: the invariants hold for any weights.
+The estimators are tiny, with random weights (not the zero or identity start, under which an output would not
+depend on the observation): the invariants hold for any weights.
 """
 
 from __future__ import annotations
@@ -9,8 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cmpe_lightning import (ConsistencyPosteriorEstimator, CouplingFlowPosteriorEstimator,
-                            FlowMatchingPosteriorEstimator)
+from cmpe_lightning import ConsistencyPosteriorEstimator, CouplingFlowPosteriorEstimator, FlowMatchingPosteriorEstimator
 from cmpe_lightning.networks import ConditionalMLP, ConditionalUNet
 
 ESTIMATORS = {
@@ -44,6 +44,9 @@ def build(name: str, inputs: str, seed: int = 0):
         kwargs["backbone"] = backbone
     estimator = ESTIMATORS[name](**kwargs)
     g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():  # flows and the U-Net start as the identity or zero: make every output depend on x
+        for parameter in estimator.parameters():
+            parameter.add_(0.1 * torch.randn(parameter.shape, generator=g))
     estimator.theta_standardizer.fit(2 + 3 * torch.randn(64, *theta_shape, generator=g))
     estimator.preprocessing.fit(random_x(x_shape, 64, g))
     return estimator
@@ -75,7 +78,8 @@ def test_gradients_reach_every_parameter(case):
     g = torch.Generator().manual_seed(2)
     est.train()
     est.loss(torch.randn(8, *theta_shape, generator=g), random_x(x_shape, 8, g), g).mean().backward()
-    missing = [n for n, p in est.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.isfinite().all())]
+    missing = [n for n, p in est.named_parameters()
+               if p.requires_grad and (p.grad is None or not p.grad.isfinite().all())]
     assert not missing, f"{name} ({inputs}): no finite gradient for {missing}"
 
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from cmpe_lightning.tasks.tumor import kernels
+from cmpe_lightning.tasks.tumor.lattice import jittered_lattice, search_stencil
 from cmpe_lightning.tasks.tumor.simulator import (
     PRIOR_HIGH,
     PRIOR_LOW,
@@ -15,9 +16,8 @@ from cmpe_lightning.tasks.tumor.simulator import (
     TumorSpheroid,
     simulate_tumor,
 )
-from cmpe_lightning.tasks.tumor.lattice import jittered_lattice, search_stencil
 
-REFERENCE_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tumor2d"
+REFERENCE_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "tumor2d"
 SMALL = np.array([-1.5, 2.0, 0.3, -1.0, -2.0, -2.0, -3.0])  # a small, quick tumor
 NO_DIVISION = np.array([-1.5, 2.0, 0.8, 0.0, -2.0, -2.0, -3.0])  # q0 = 1: no cell ever proliferates
 

@@ -134,7 +134,8 @@ def test_observations_of_named_parts(tmp_path):
     with pytest.raises(ValueError, match=r"must hold the parts \['curve', 'image'\], found \['curve'\]"):
         np.savez(tmp_path / "part.npz", curve=parts["curve"])
         load_observations(tmp_path / "part.npz", shape)
-    with pytest.raises(ValueError, match=r"have shape \(5, 3\); expected \{curve: \(n, 4\), image: \(n, 2, 3\)\} \(part 'curve'\)"):
+    with pytest.raises(ValueError,
+                       match=r"have shape \(5, 3\); expected \{curve: \(n, 4\), image: \(n, 2, 3\)\} \(part 'curve'\)"):
         np.savez(tmp_path / "short.npz", curve=np.zeros((5, 3)), image=parts["image"])
         load_observations(tmp_path / "short.npz", shape)
     with pytest.raises(ValueError, match="without the key 'observations'"):

@@ -5,13 +5,19 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import numpy as np
-import pytest
 import torch
 from torch import nn
 
 from cmpe_lightning import PosteriorEstimator, train
 from cmpe_lightning.callbacks import (
-    EMA, BestWeights, DiagnosticPlots, LastCheckpoint, PosteriorMetrics, PosteriorPlot, SamplingStepSelection, TrainingLength,
+    EMA,
+    BestWeights,
+    DiagnosticPlots,
+    LastCheckpoint,
+    PosteriorMetrics,
+    PosteriorPlot,
+    SamplingStepSelection,
+    TrainingLength,
     TrainingSpeed,
 )
 from cmpe_lightning.cli import run_cli
@@ -31,9 +37,10 @@ def test_no_config_a_data_only_config_and_train_get_the_same_recipe(tmp_path, mo
     monkeypatch.chdir(tmp_path)
     no_config = run_cli(NO_CONFIG, run=False)
     (tmp_path / "own.yaml").write_text("data:\n  class_path: cmpe_lightning.SimulationDataModule\n  init_args:\n"
-                                       "    simulator: cmpe_lightning.TwoMoons\nmodel: cmpe_lightning.ConsistencyPosteriorEstimator\n")
+                                       "    simulator: cmpe_lightning.TwoMoons\n"
+                                       "model: cmpe_lightning.ConsistencyPosteriorEstimator\n")
     data_only = run_cli(["--config", "own.yaml"], run=False)
-    full = run_cli(["--config", str(Path(__file__).parents[1] / "configs/two_moons/cmpe.yaml")], run=False)
+    full = run_cli(["--config", str(Path(__file__).parents[2] / "configs/two_moons/cmpe.yaml")], run=False)
     for cli in (no_config, data_only, full):  # CMPE: the choice of K, no early stop
         assert kinds(cli.trainer.callbacks) == RECIPE - {BestWeights}
         assert cli.trainer.gradient_clip_val == 1.0
@@ -69,7 +76,8 @@ def test_training_length_follows_the_budget_and_sets_the_validation_interval(tmp
     config = tmp_path / "short.yaml"
     config.write_text(
         "trainer:\n  enable_progress_bar: false\n  callbacks:\n"
-        "    - class_path: cmpe_lightning.callbacks.TrainingLength\n      init_args: {epochs: 3, min_steps: 10, validations: 3}\n"
+        "    - class_path: cmpe_lightning.callbacks.TrainingLength\n"
+        "      init_args: {epochs: 3, min_steps: 10, validations: 3}\n"
         "    - class_path: cmpe_lightning.callbacks.SamplingStepSelection\n      init_args: {enabled: false}\n"
         "    - class_path: cmpe_lightning.callbacks.PosteriorMetrics\n      init_args: {validation_interval: 0}\n")
     cli = run_cli(["fit", *NO_CONFIG, "--config", str(config), "--data.num_simulations", "640",
@@ -144,11 +152,11 @@ def fit_linear_gaussian(folder: Path, steps: int, warmup: bool, seed: int = 0) -
             estimator.load_state_dict(saved["current_model_state"])
         draws = estimator.sample(x_test, 500, torch.Generator().manual_seed(0), check_range=False)
         std = 0.1 / 1.01**0.5
-        errors[weights] = float((draws.std(1) / std).log().abs().mean() + ((draws.mean(1) - x_test / 1.01) / std).abs().mean())
+        errors[weights] = float((draws.std(1) / std).log().abs().mean()
+                                + ((draws.mean(1) - x_test / 1.01) / std).abs().mean())
     return errors
 
 
-@pytest.mark.slow
 def test_a_short_run_averages_to_weights_at_least_as_accurate_as_the_raw_ones(tmp_path):
     # one 300-step run's averaged/raw ratio varies between runs (0.91-1.10 over seeds 0-4, mean 1.00): the
     # invariant is about the expectation, so the errors are summed over three seeds

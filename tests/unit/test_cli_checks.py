@@ -16,7 +16,7 @@ from cmpe_lightning.cli import CMPECLI, main
 from cmpe_lightning.cli_checks import check_command, check_cpu_processes, cpu_cores
 from cmpe_lightning.cli_entry import HELP, SUBCOMMANDS
 
-CONFIGS = Path(__file__).parents[1] / "configs"
+CONFIGS = Path(__file__).parents[2] / "configs"
 TWO_MOONS = str(CONFIGS / "two_moons" / "cmpe.yaml")
 OWN = ["fit", "--model", "cmpe_lightning.ConsistencyPosteriorEstimator", "--data",
        "cmpe_lightning.SimulationDataModule", "--data.simulator", "cmpe_lightning.FunctionSimulator",

@@ -14,7 +14,7 @@ from cmpe_lightning import PosteriorEstimator
 from cmpe_lightning.cli import main, run_cli
 from cmpe_lightning.metrics import CalibrationError, PosteriorRMSE
 
-ALL_CONFIGS = sorted(str(p) for p in (Path(__file__).parents[1] / "configs").glob("*/*.yaml"))
+ALL_CONFIGS = sorted(str(p) for p in (Path(__file__).parents[2] / "configs").glob("*/*.yaml"))
 # simulator tasks; the tumor trains from a bank, the image configs are tested in test_denoising.py
 CONFIGS = [c for c in ALL_CONFIGS if "/tumor/" not in c and "/fashion_mnist/" not in c]
 TUMOR_CONFIG = next(c for c in ALL_CONFIGS if c.endswith("tumor/cmpe.yaml"))
@@ -70,8 +70,8 @@ def test_config_fit_test_predict(config, tmp_path, monkeypatch):
 
 
 def test_tumor_config_fit_test_predict_on_a_small_bank(tmp_path, monkeypatch):
-    from cmpe_lightning.bank.writer import build_bank
     from cmpe_lightning import TumorSpheroid
+    from cmpe_lightning.bank.writer import build_bank
 
     monkeypatch.chdir(tmp_path)
     build_bank(TumorSpheroid(max_wall_time_s=60), "banks/tumor", num=120, shard_size=60, progress=False)
@@ -129,7 +129,8 @@ def test_checkpoint_round_trip_in_a_fresh_process(config, tmp_path, monkeypatch)
         "import sys, torch\n"
         "from cmpe_lightning import PosteriorEstimator\n"
         "est = PosteriorEstimator.load_from_checkpoint(sys.argv[1])\n"
-        f"samples = est.sample(torch.load(sys.argv[2]), 50, generator=torch.Generator().manual_seed(7), **{options!r})\n"
+        "samples = est.sample(torch.load(sys.argv[2]), 50, generator=torch.Generator().manual_seed(7), "
+        f"**{options!r})\n"
         "torch.save(samples, sys.argv[3])\n"
     )
     subprocess.run([sys.executable, "-c", script, str(checkpoint_of(tmp_path)), "x.pt", "out.pt"], check=True)
@@ -166,7 +167,8 @@ def test_predict_refuses_to_overwrite_and_bad_inputs(tmp_path, monkeypatch, caps
     np.save(tmp_path / "wrong.npy", np.zeros((2, 5), dtype=np.float32))
     refused(capsys, [*predict, "--observations", "wrong.npy", "--predictions.path", "out.pt"],
             r"wrong.npy' have shape \(2, 5\); expected \(n, 2\)")
-    refused(capsys, [*predict, "--observations", "obs.npy", "--sampler", "{steps: 3}"], r"Unknown sampler option\(s\) \['steps'\]")
+    refused(capsys, [*predict, "--observations", "obs.npy", "--sampler", "{steps: 3}"],
+            r"Unknown sampler option\(s\) \['steps'\]")
     refused(capsys, [*predict, "--observations", "obs.npy", "--model.init_args.backbone.init_args.width", "3"],
             "cannot change a trained estimator")
     refused(capsys, ["predict", "--ckpt_path", "misspelt.ckpt", "--observations", "obs.npy"], "no such checkpoint file")
@@ -202,16 +204,13 @@ class Probe(pl.Callback):
         if trainer.global_step == 0:
             np.save(f"first_batch_rank{trainer.global_rank}.npy", batch[0].cpu().numpy())
 
-    def on_validation_epoch_start(self, trainer, pl_module):
-        self.drawn = []
-
-    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
-        if isinstance(outputs, dict) and "samples" in outputs:
-            self.drawn.append((outputs["theta"].cpu(), outputs["samples"].cpu()))
-
     def on_validation_epoch_end(self, trainer, pl_module):
-        if self.drawn:
-            theta, samples = (torch.cat(part).numpy() for part in zip(*self.drawn))
+        from cmpe_lightning.callbacks import PosteriorMetrics
+
+        (metrics,) = [c for c in trainer.callbacks if isinstance(c, PosteriorMetrics)]
+        if metrics.validation_draws:  # this rank's validation draws, kept by the callback that made them
+            theta = torch.cat([d["theta"].cpu() for d in metrics.validation_draws]).numpy()
+            samples = torch.cat([d["samples"].cpu() for d in metrics.validation_draws]).numpy()
             np.savez(f"validation_rank{trainer.global_rank}.npz", theta=theta, samples=samples)
 
     def on_fit_end(self, trainer, pl_module):

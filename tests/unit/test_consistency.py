@@ -34,7 +34,8 @@ def test_curriculum_fractions():
 
 def test_karras_grid_and_pair_weights():
     grid = karras_grid(11, 1e-3, 10.0)
-    assert torch.isclose(grid[0], torch.tensor(1e-3, dtype=grid.dtype)) and torch.isclose(grid[-1], grid.new_tensor(10.0))
+    assert (torch.isclose(grid[0], torch.tensor(1e-3, dtype=grid.dtype))
+            and torch.isclose(grid[-1], grid.new_tensor(10.0)))
     assert (grid.diff() > 0).all()
     weights = lognormal_pair_weights(grid)
     assert weights.shape == (10,) and (weights > 0).all()

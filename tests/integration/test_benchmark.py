@@ -10,7 +10,7 @@ import pytest
 from cmpe_lightning.benchmark.harness import ResultsFile, main
 from cmpe_lightning.benchmark.report import read_results, spearman, step_choices
 
-CONFIGS = Path(__file__).parents[1] / "configs"
+CONFIGS = Path(__file__).parents[2] / "configs"
 TINY = ["run", "--preset", "quick", "--configs", str(CONFIGS), "--tasks", "two_moons", "--estimators", "acf", "cmpe",
         "--budgets", "256", "--max_steps", "30", "--num_test_observations", "2", "--num_reference_samples", "200",
         "--cmpe_steps", "1", "2"]
@@ -60,7 +60,8 @@ def test_report_writes_figures_and_tables(results, tmp_path):
     table = (tmp_path / "results.md").read_text()
     assert "| two_moons | ACF |" in table and "calibration_error" in table
     (choice,) = step_choices(read_results(results / "results.csv"))  # one CMPE run: its K per criterion
-    assert choice["best_k"] in (1, 2) and choice["calibration_error_k"] in (1, 2) and choice["calibration_error_gap"] >= 0
+    assert (choice["best_k"] in (1, 2) and choice["calibration_error_k"] in (1, 2)
+            and choice["calibration_error_gap"] >= 0)
     if choice["auto_k"] in (1, 2):  # the grid's Ks; the default K = 10 has no C2ST here
         assert choice["auto_gap"] >= 0 and f"| {choice['auto_k']}, {choice['auto_gap']:+.3f}, " in table
     else:

@@ -11,7 +11,8 @@ from cmpe_lightning.networks import ConditionalMLP
 
 def make(**kwargs):
     torch.manual_seed(0)
-    return FlowMatchingPosteriorEstimator(2, (2,), backbone=lambda s, c: ConditionalMLP(s, c, width=32, dropout=0.0), **kwargs)
+    return FlowMatchingPosteriorEstimator(2, (2,), backbone=lambda s, c: ConditionalMLP(s, c, width=32, dropout=0.0),
+                                          **kwargs)
 
 
 def test_ode_solvers_converge_to_each_other():

@@ -1,4 +1,5 @@
-"""Failed simulations (NaN, inf) never reach the optimizer; a diverged loss stops the fit and keeps the good checkpoint."""
+"""Failed simulations (NaN, inf) never reach the optimizer; a diverged loss stops the fit and keeps the good
+checkpoint."""
 
 from pathlib import Path
 
@@ -11,11 +12,12 @@ from cmpe_lightning.cli import run_cli
 from cmpe_lightning.cli_messages import user_message
 from cmpe_lightning.estimators.guards import NonFiniteLossError
 
-CONFIG = str(Path(__file__).parents[1] / "configs" / "two_moons" / "cmpe.yaml")
+CONFIG = str(Path(__file__).parents[2] / "configs" / "two_moons" / "cmpe.yaml")
 FAILING = ["--data.init_args.simulator", "cmpe_lightning.FailingSimulator", "--data.init_args.simulator.simulator",
            "cmpe_lightning.TwoMoons", "--data.init_args.simulator.failure_rate", "0.1"]
-SMALL = ["--trainer.max_steps", "12", "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-         "--data.init_args.num_validation", "64", "--trainer.limit_val_batches", "1"]
+SMALL = ["--trainer.max_steps", "12", "--trainer.enable_progress_bar", "false",
+         "--trainer.enable_model_summary", "false", "--data.init_args.num_validation", "64",
+         "--trainer.limit_val_batches", "1"]
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
@@ -34,15 +36,17 @@ def test_failing_simulator_spoils_whole_runs_reproducibly(value):
 @pytest.mark.parametrize("mode", ["fixed", "online"])
 def test_failed_simulations_are_dropped_and_counted(mode, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    data = ["--data.init_args.num_simulations", "256", "--trainer.check_val_every_n_epoch", "1"] if mode == "fixed" else [
-        "--data.init_args.mode", "online", "--trainer.val_check_interval", "6", "--trainer.check_val_every_n_epoch", "null"]
+    data = (["--data.init_args.num_simulations", "256", "--trainer.check_val_every_n_epoch", "1"] if mode == "fixed"
+            else ["--data.init_args.mode", "online", "--trainer.val_check_interval", "6",
+                  "--trainer.check_val_every_n_epoch", "null"])
     with pytest.warns(UserWarning, match="training pairs hold NaN or inf"):
         cli = run_cli(["fit", "--config", CONFIG, *FAILING, *SMALL, *data])
     metrics = cli.trainer.callback_metrics
     assert cli.trainer.global_step == 12 and torch.isfinite(metrics["train/loss"])
     assert metrics["train/dropped"] > 0 and metrics["val/dropped"] > 0
     assert all(torch.isfinite(p).all() for p in cli.model.parameters())
-    assert torch.isfinite(cli.model.theta_standardizer.mean).all() and torch.isfinite(cli.model.theta_standardizer.std).all()
+    assert (torch.isfinite(cli.model.theta_standardizer.mean).all()
+            and torch.isfinite(cli.model.theta_standardizer.std).all())
 
 
 class PoisonWeights(pl.Callback):

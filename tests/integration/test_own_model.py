@@ -14,7 +14,7 @@ from cmpe_lightning import BoxUniform, FunctionSimulator
 from cmpe_lightning.bank.cli import main as simulate_main
 from cmpe_lightning.bank.format import read_manifest, read_shard
 from cmpe_lightning.bank.importer import import_bank
-from cmpe_lightning.cli import main, run_cli
+from cmpe_lightning.cli import run_cli
 
 MY_MODEL = textwrap.dedent('''
     import numpy as np
@@ -40,8 +40,8 @@ MY_MODEL = textwrap.dedent('''
             noise = torch.randn(len(theta), 10, generator=generator, device=generator.device)
             return theta[:, :1] + theta[:, 1:] * t + 0.1 * noise
 ''')
-SMALL = ["--trainer.max_steps", "20", "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-         "--trainer.logger.init_args.save_dir", "runs"]
+SMALL = ["--trainer.max_steps", "20", "--trainer.enable_progress_bar", "false",
+         "--trainer.enable_model_summary", "false", "--trainer.logger.init_args.save_dir", "runs"]
 
 
 @pytest.fixture

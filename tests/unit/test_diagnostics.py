@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from cmpe_lightning.metrics import (
-    SBC, TARP, CalibrationError, IntervalCoverage, JointC2ST, PosteriorContraction, PosteriorZScore,
+    SBC,
+    TARP,
+    CalibrationError,
+    IntervalCoverage,
+    JointC2ST,
+    PosteriorContraction,
+    PosteriorZScore,
 )
 from cmpe_lightning.metrics.sbc import ECDFUniformityTest
 
@@ -36,7 +42,8 @@ def test_exact_posterior_is_calibrated():
     assert metric.per_parameter().shape == (3,) and metric.coverage().shape == (20, 3)
 
 
-@pytest.mark.parametrize("shift, scale", [(1.0, 1.0), (0.0, 0.5), (0.0, 2.0)], ids=["shifted", "overconfident", "underconfident"])
+@pytest.mark.parametrize("shift, scale", [(1.0, 1.0), (0.0, 0.5), (0.0, 2.0)],
+                         ids=["shifted", "overconfident", "underconfident"])
 def test_miscalibration_is_detected(shift, scale):
     assert float(calibration(*posterior_draws(shift, scale)).compute()) > 0.1
 
@@ -62,7 +69,8 @@ def test_sbc_accepts_the_exact_posterior():
     assert float(metric.compute()) > 0.002 and metric.ranks().shape == (2000, 3)
 
 
-@pytest.mark.parametrize("shift, scale", [(0.3, 1.0), (0.0, 0.8), (0.0, 1.25)], ids=["shifted", "overconfident", "underconfident"])
+@pytest.mark.parametrize("shift, scale", [(0.3, 1.0), (0.0, 0.8), (0.0, 1.25)],
+                         ids=["shifted", "overconfident", "underconfident"])
 def test_sbc_rejects_miscalibrated_posteriors(shift, scale):
     assert float(sbc(*posterior_draws(shift, scale)).compute()) < 0.002
 
@@ -90,7 +98,8 @@ def test_tarp_and_zscore_on_the_exact_posterior():
     assert abs(computed(PosteriorContraction, samples, theta) - 0.8) < 0.02
 
 
-@pytest.mark.parametrize("shift, scale", [(1.0, 1.0), (0.0, 0.5), (0.0, 2.0)], ids=["shifted", "overconfident", "underconfident"])
+@pytest.mark.parametrize("shift, scale", [(1.0, 1.0), (0.0, 0.5), (0.0, 2.0)],
+                         ids=["shifted", "overconfident", "underconfident"])
 def test_tarp_detects_miscalibration(shift, scale):
     assert computed(TARP, *posterior_draws(shift, scale)) > 0.08
 

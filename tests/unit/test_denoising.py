@@ -1,43 +1,20 @@
 """The Fashion-MNIST denoising task: the forward model against scikit-image and scipy, the image files, the
-DataModule, the U-Net, the image metrics, and every image config through fit, test and predict."""
+DataModule, the U-Net and the image metrics (the image configs end to end: integration/test_image_configs.py)."""
 
-import gzip
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from scipy.ndimage import gaussian_filter
+from support import write_idx
 
-from cmpe_lightning.cli import main, run_cli
 from cmpe_lightning.metrics import MMD, IntervalCoverage, PosteriorMeanImageQuality, PosteriorRMSE
 from cmpe_lightning.networks import ConditionalUNet, build_backbone
 from cmpe_lightning.tasks.denoising import ImageDenoisingDataModule, gaussian_blur, load_image_set, poisson_noise
 from cmpe_lightning.tasks.denoising.images import DEBIAN, read_idx_images
 
-CONFIGS = sorted(str(p) for p in (Path(__file__).parents[1] / "configs" / "fashion_mnist").glob("*.yaml"))
 HAVE_DEBIAN_FILES = Path(DEBIAN["FashionMNIST"][1], "t10k-images-idx3-ubyte.gz").is_file()
-
-
-def write_idx(path: Path, images: np.ndarray, compress: bool) -> None:
-    header = b"\x00\x00\x08\x03" + b"".join(int(n).to_bytes(4, "big") for n in images.shape)
-    opener = gzip.open if compress else open
-    with opener(path, "wb") as file:
-        file.write(header + images.astype(np.uint8).tobytes())
-
-
-@pytest.fixture
-def image_root(tmp_path: Path) -> Path:
-    """Small generated image files in torchvision's layout: image i of each split has the constant value i."""
-    raw = tmp_path / "images" / "FashionMNIST" / "raw"
-    raw.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for name, n in [("train", 60), ("t10k", 40)]:
-        images = rng.integers(0, 256, size=(n, 28, 28))
-        images[:, 0, 0] = np.arange(n)  # identifies the image after the split
-        compress = name == "train"  # one split gzipped (Debian's and torchvision's), one not
-        write_idx(raw / f"{name}-images-idx3-ubyte{'.gz' if compress else ''}", images, compress)
-    return tmp_path / "images"
 
 
 # ------------------------------------------------------------------------------------------- forward model
@@ -145,14 +122,16 @@ def test_datamodule_rejects_impossible_sizes(image_root):
     with pytest.raises(ValueError, match="num_train_images=100"):
         ImageDenoisingDataModule(root=str(image_root), num_train_images=100).images()
     with pytest.raises(ValueError, match="num_test_images=99"):
-        ImageDenoisingDataModule(root=str(image_root), num_train_images=60, num_validation=8, num_test_images=99).images()
+        ImageDenoisingDataModule(root=str(image_root), num_train_images=60, num_validation=8,
+                                 num_test_images=99).images()
     with pytest.raises(ValueError, match="batch_size"):
         ImageDenoisingDataModule(batch_size=0)
 
 
 # ------------------------------------------------------------------------------------------------- U-Net
 def test_unet_contract_zero_start_and_learning():
-    net = build_backbone(lambda shape, c: ConditionalUNet(shape, c, channels=(8, 16), attention_levels=(1,)), (1, 28, 28), 5)
+    net = build_backbone(lambda shape, c: ConditionalUNet(shape, c, channels=(8, 16), attention_levels=(1,)),
+                         (1, 28, 28), 5)
     theta, t, context = torch.randn(4, 1, 28, 28), torch.rand(4), torch.randn(4, 5)
     assert torch.equal(net(theta, t, context), torch.zeros(4, 1, 28, 28))
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
@@ -219,38 +198,3 @@ def test_image_metrics():
 def test_image_quality_needs_images():
     with pytest.raises(ValueError, match="image parameters"):
         PosteriorMeanImageQuality("ssim").update(torch.zeros(2, 3, 4), torch.zeros(2, 4))
-
-
-# ------------------------------------------------------------------------------------------ end to end
-SMALL = ["--trainer.max_steps", "3", "--trainer.limit_val_batches", "1", "--trainer.check_val_every_n_epoch", "1",
-         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
-
-
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: Path(c).stem)
-def test_image_config_fit_test_predict(config, image_root, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    data = ["--data.init_args.root", str(image_root), "--data.init_args.num_train_images", "12",
-            "--data.init_args.num_validation", "8", "--data.init_args.num_test_images", "3",
-            "--data.init_args.batch_size", "4", "--data.init_args.num_workers", "0"]  # GPU configs run bf16-mixed here too
-    fast = ["--sampler", "{num_steps: 2}"]
-    fit = run_cli(["fit", "--config", config, *SMALL, *data])
-    assert fit.trainer.global_step == 3 and torch.isfinite(fit.trainer.callback_metrics["val/loss"])
-    assert fit.model.theta_shape == (1, 28, 28)
-    (checkpoint,) = tmp_path.glob("runs/*/version_0/checkpoints/last.ckpt")
-
-    tested = run_cli(["test", "--config", config, "--ckpt_path", str(checkpoint), *SMALL, *data, *fast])
-    metrics = tested.trainer.callback_metrics
-    for name in ("rmse", "posterior_mean_rmse", "mmd", "psnr", "ssim", "coverage_90", "ms_per_1000_draws"):
-        assert torch.isfinite(metrics[f"test/{name}"]), name
-    assert 0 < float(metrics["test/posterior_mean_rmse"]) <= float(metrics["test/rmse"]) < 3
-    assert list(tmp_path.glob("runs/*/version_0/test/posterior_images_test.png"))  # test logs into its run
-
-    x = fit.datamodule.simulate(fit.datamodule.images()["val"][:2], 0)[1]
-    np.save(tmp_path / "obs.npy", x.numpy())
-    main(["predict", "--config", config, "--ckpt_path", str(checkpoint), *SMALL, *data, *fast,
-          "--data.init_args.observations", "obs.npy", "--predictions.path", "samples.npz", "--predictions.num_samples", "5"])
-    result = np.load(tmp_path / "samples.npz")
-    assert result["samples"].shape == (2, 5, 1, 28, 28)
-    assert (tmp_path / "samples_images.png").is_file()
-    if "cmpe" in Path(config).stem:  # the config clips draws to [-1.01, 1.01]
-        assert np.abs(result["samples"]).max() <= 1.01 + 1e-6

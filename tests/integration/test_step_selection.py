@@ -16,7 +16,7 @@ from cmpe_lightning.callbacks.step_selection import choose_num_steps, parameter_
 from cmpe_lightning.cli import run_cli
 from cmpe_lightning.cli_entry import main as entry
 
-CONFIG = Path(__file__).parents[1] / "configs" / "two_moons" / "cmpe.yaml"
+CONFIG = Path(__file__).parents[2] / "configs" / "two_moons" / "cmpe.yaml"
 
 
 SMALL = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
@@ -55,7 +55,8 @@ def test_scores_are_paired_differences_to_the_default(fitted):
     _, _, selection, _ = fitted
     for scores in selection.scores.values():
         assert 0 <= scores["calibration_error"] <= 0.5 and scores["standard_error"] >= 0
-        assert scores["difference"] == pytest.approx(scores["energy_score"] - selection.scores[10]["energy_score"], abs=1e-5)
+        assert scores["difference"] == pytest.approx(scores["energy_score"] - selection.scores[10]["energy_score"],
+                                                     abs=1e-5)
     assert selection.scores[10]["difference"] == 0.0
 
 

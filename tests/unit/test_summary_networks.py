@@ -41,7 +41,7 @@ def test_set_transformer_is_permutation_invariant_and_uses_interactions():
 
 def test_set_transformer_replaces_the_deep_set_from_yaml(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    config = str(Path(__file__).parents[1] / "configs" / "gmm" / "nsf.yaml")
+    config = str(Path(__file__).parents[2] / "configs" / "gmm" / "nsf.yaml")
     cli = run_cli([
         "fit", "--config", config, "--trainer.max_steps", "3", "--trainer.enable_progress_bar", "false",
         "--trainer.limit_val_batches", "1", "--data.init_args.num_validation", "64",

@@ -8,7 +8,15 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from cmpe_lightning.metrics import (
-    C2ST, MMD, SBC, TARP, CalibrationError, JointC2ST, PosteriorContraction, PosteriorRMSE, PosteriorZScore,
+    C2ST,
+    MMD,
+    SBC,
+    TARP,
+    CalibrationError,
+    JointC2ST,
+    PosteriorContraction,
+    PosteriorRMSE,
+    PosteriorZScore,
     StandardizedDrawError,
 )
 
@@ -47,7 +55,6 @@ def worker(rank, port, queue):
         dist.destroy_process_group()
 
 
-@pytest.mark.slow
 def test_two_processes_gather_to_the_single_process_value():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

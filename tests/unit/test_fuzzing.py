@@ -39,7 +39,8 @@ def write(path: Path, content) -> None:
 
 
 @FUZZ
-@given(suffix=st.sampled_from([".npy", ".npz", ".pt", ".csv", ".txt"]), content=st.one_of(ARRAYS, st.binary(max_size=64)))
+@given(suffix=st.sampled_from([".npy", ".npz", ".pt", ".csv", ".txt"]),
+       content=st.one_of(ARRAYS, st.binary(max_size=64)))
 def test_any_observation_file_loads_or_is_refused_clearly(tmp_path, suffix, content):
     path = tmp_path / f"obs{suffix}"
     if suffix == ".pt" and isinstance(content, np.ndarray) and content.dtype.kind not in "U":

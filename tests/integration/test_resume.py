@@ -1,4 +1,5 @@
-"""A fit killed with SIGKILL and resumed with ``--ckpt_path last`` ends with the uninterrupted fit's weights, bit for bit."""
+"""A fit killed with SIGKILL and resumed with ``--ckpt_path last`` ends with the uninterrupted fit's weights, bit for
+bit."""
 
 import os
 import signal
@@ -13,7 +14,7 @@ import yaml
 
 from cmpe_lightning.cli import run_cli
 
-CONFIGS = Path(__file__).parents[1] / "configs" / "two_moons"
+CONFIGS = Path(__file__).parents[2] / "configs" / "two_moons"
 MAX_STEPS, EVERY = 400, 20
 # the recipe's callbacks with state (EMA, BestWeights, TrainingSpeed) stay; K and the diagnostics only cost time here
 CALLBACKS = [
@@ -48,7 +49,8 @@ def last_checkpoint(folder: Path) -> dict:
 
 
 def fit_killed_at_first_checkpoint(config: Path, folder: Path) -> int:
-    """Runs ``cmpe fit`` in a process that is SIGKILLed as soon as a checkpoint exists; returns the checkpoint's step."""
+    """Runs ``cmpe fit`` in a process that is SIGKILLed as soon as a checkpoint exists; returns the checkpoint's
+    step."""
     process = subprocess.Popen([sys.executable, "-m", "cmpe_lightning", "fit", "--config", str(config)], cwd=folder,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300

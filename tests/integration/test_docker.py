@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 
 
 def pip_installs(text: str) -> list[list[str]]:
@@ -81,8 +81,8 @@ def test_entry_points_of_the_installed_package(installed, tmp_path):
                     "--predictions.path", "samples.npz", "--trainer.enable_progress_bar", "false")
     assert predicted.returncode == 0, predicted.stderr
     assert np.load(tmp_path / "samples.npz")["samples"].shape[:2] == (2, 1000)
-    simulated = run(installed / "cmpe-simulate", "--simulator", "cmpe_lightning.TwoMoons", "--num", "8", "--out", "bank",
-                    "--no-progress")
+    simulated = run(installed / "cmpe-simulate", "--simulator", "cmpe_lightning.TwoMoons", "--num", "8", "--out",
+                    "bank", "--no-progress")
     assert simulated.returncode == 0 and (tmp_path / "bank" / "bank.json").is_file(), simulated.stderr
     # the benchmark harness is in the wheel; the task configs are the user's (a checkout's configs/ or --configs)
     helped = run(installed / "cmpe-benchmark", "--help")

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from cmpe_lightning.metrics import c2st
 from cmpe_lightning import BimodalGMM, InverseKinematics, TwoMoons
+from cmpe_lightning.metrics import c2st
 
 SIMULATORS = [TwoMoons(), BimodalGMM(), InverseKinematics()]
 
@@ -23,7 +23,8 @@ def test_shapes_and_determinism(sim):
 def test_shape_errors_name_the_shapes(sim):
     with pytest.raises(ValueError, match=r"expects theta of shape \(num, %d\)" % sim.theta_dim):
         sim.simulate(torch.zeros(3, sim.theta_dim + 1), torch.Generator())
-    with pytest.raises(ValueError, match=r"observations must have shape \(batch, %s\), got \(3, 5, 5, 5\)" % ", ".join(map(str, sim.x_shape))):
+    with pytest.raises(ValueError, match=r"observations must have shape \(batch, %s\), got \(3, 5, 5, 5\)"
+                       % ", ".join(map(str, sim.x_shape))):
         sim.sample_reference_posterior(torch.zeros(3, 5, 5, 5), 10, torch.Generator())
 
 
