@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils.checks import positive_int
 from ..utils.errors import ExistingFileError, InputError, MissingFileError
 from .format import FORMAT, shard_runs, write_manifest, write_shard
 from .reader import check_runs
@@ -78,8 +79,7 @@ def import_bank(
         (10, 3, 2, {'x': [2]})
     """
     theta, outputs, ok = check_runs(theta, outputs)
-    if shard_size < 1:
-        raise InputError(f"shard_size must be a positive integer, got {shard_size}.")
+    shard_size = positive_int(shard_size, "shard_size")
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()):
         raise ExistingFileError(f"{str(folder)!r} exists and is not empty; import into a new folder.")

@@ -8,6 +8,7 @@ from typing import Any
 import lightning.pytorch as pl
 import matplotlib
 
+from ..utils.checks import positive_int
 from ..utils.errors import InputError
 
 matplotlib.use("Agg")  # files only; no display needed
@@ -73,9 +74,9 @@ class ImageGrid(pl.Callback):
 
     def __init__(self, num_images: int = 6, num_draws: int = 16, num_draws_shown: int = 3, every_n_validations: int = 1,
                  value_range: tuple[float, float] = (-1.0, 1.0)):
-        if num_images < 1 or num_draws < 1 or every_n_validations < 0:
-            raise InputError("Expected positive num_images and num_draws and every_n_validations >= 0, got"
-                             f" {num_images}, {num_draws}, {every_n_validations}.")
+        num_images, num_draws = positive_int(num_images, "num_images"), positive_int(num_draws, "num_draws")
+        if every_n_validations < 0:
+            raise InputError(f"every_n_validations must be 0 or more, got {every_n_validations}.")
         self.num_images, self.num_draws, self.num_draws_shown = num_images, num_draws, num_draws_shown
         self.every_n_validations, self.value_range = every_n_validations, tuple(value_range)
         self._rows: dict[str, list[Tensor]] = {}

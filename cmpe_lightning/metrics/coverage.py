@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from ..utils.checks import positive_int
 from ..utils.errors import InputError
 from .base import PosteriorMetric
 
@@ -96,8 +97,7 @@ class CalibrationError(PosteriorMetric):
 
     def __init__(self, num_levels: int = 20, **kwargs):
         super().__init__(**kwargs)
-        if num_levels < 1:
-            raise InputError(f"num_levels must be a positive integer, got {num_levels}.")
+        num_levels = positive_int(num_levels, "num_levels")
         self.levels = torch.linspace(0.005, 0.995, num_levels, dtype=torch.float64)
         # per batch, how many observations' intervals held the truth: (1, levels, d); concatenated under DDP
         self.add_state("inside", default=[], dist_reduce_fx="cat")

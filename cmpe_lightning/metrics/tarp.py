@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..utils.errors import InputError
+from ..utils.checks import positive_int
 from .base import PosteriorMetric, batch_generator
 
 
@@ -54,9 +54,7 @@ class TARP(PosteriorMetric):
 
     def __init__(self, seed: int = 0, num_draws: int = 100, **kwargs):
         super().__init__(**kwargs)
-        if num_draws < 1:
-            raise InputError(f"num_draws must be a positive integer, got {num_draws}.")
-        self.seed, self.num_draws = seed, num_draws
+        self.seed, self.num_draws = seed, positive_int(num_draws, "num_draws")
         self.add_state("draws", default=[], dist_reduce_fx="cat")
         self.add_state("thetas", default=[], dist_reduce_fx="cat")
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..utils.checks import positive_int
 from ..utils.errors import InputError
 from ..utils.structure import Batch, ShapeSpec, check_batch, describe
 
@@ -154,8 +155,7 @@ def sample_by_rejection(
     """
     for name, value in [("batch", batch), ("num_samples", num_samples), ("proposals_per_round", proposals_per_round),
                         ("max_proposals_per_call", max_proposals_per_call)]:
-        if value < 1:
-            raise InputError(f"{name} must be a positive integer, got {value}.")
+        positive_int(value, name)
     # accepted samples go straight into one preallocated tensor: keeping thousands of small tensors alive
     # between the large temporaries of ``propose`` fragmented the heap (30 inverse-kinematics observations
     # grew to 4 GB, 100 were killed at 24 GB)

@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader
 from ...data.observations import prediction_dataset
 from ...data.resume import ResumableTrainingData
 from ...data.tensors import TensorBatchDataset, batch_loader
+from ...utils.checks import positive_int
 from ...utils.errors import InputError
 from ...utils.seeding import SPLIT, STANDARDIZATION, TEST, VALIDATION, derived_generator
 from .forward_model import BlurredPoissonObservation
@@ -72,8 +73,7 @@ class ImageDenoisingDataModule(ResumableTrainingData, pl.LightningDataModule):
         for name, value in [("num_train_images", num_train_images), ("num_validation", num_validation),
                             ("num_test_images", num_test_images), ("batch_size", batch_size),
                             ("predict_batch_size", predict_batch_size)]:
-            if value < 1:
-                raise InputError(f"{name} must be a positive integer, got {value}.")
+            positive_int(value, name)
         self.dataset, self.root, self.download = dataset, root, download
         self.num_train_images, self.num_validation, self.num_test_images = (
             num_train_images, num_validation, num_test_images

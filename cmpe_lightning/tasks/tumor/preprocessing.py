@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ...utils.checks import positive_int
 from ...utils.errors import InputError
 
 GROWTH_CURVE = "growth_curve"
@@ -44,9 +45,7 @@ class TumorPreprocessing(nn.Module):
 
     def __init__(self, profile_bins: int = 300):
         super().__init__()
-        if profile_bins < 1:
-            raise InputError(f"profile_bins must be a positive integer, got {profile_bins}.")
-        self.profile_bins = int(profile_bins)
+        self.profile_bins = positive_int(profile_bins, "profile_bins")
         self.register_buffer("growth_mean", torch.zeros(()))
         self.register_buffer("growth_std", torch.ones(()))
         self.register_buffer("profile_mean", torch.zeros(PROFILE_CHANNELS, 1))
