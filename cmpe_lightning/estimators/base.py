@@ -289,11 +289,16 @@ class PosteriorEstimator(pl.LightningModule, ABC):
             self.hparams[name] = value
 
     def draw_at(self, stage: str, x: Tensor | Mapping[str, Tensor], num_samples: int | None = None,
-                generator: torch.Generator | None = None, check_range: bool = False) -> PosteriorDraws:
-        """:meth:`draw` with the settings of ``stage`` (``num_samples`` given here wins over the stage's)."""
+                generator: torch.Generator | None = None, check_range: bool | None = None) -> PosteriorDraws:
+        """:meth:`draw` with the settings of ``stage`` (``num_samples`` given here wins over the stage's).
+
+        ``check_range`` defaults to whether the observations are the user's (``predict``); the simulated pairs of
+        validation and test would only make noise with their rare tails.
+        """
         settings = self._sampling[check_stage(stage)]
         return self.draw(x, settings.num_samples if num_samples is None else num_samples, generator,
-                         check_range=check_range, **settings.draw_options())
+                         check_range=stage == "predict" if check_range is None else check_range,
+                         **settings.draw_options())
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["sampling"] = {stage: settings.to_dict() for stage, settings in self._sampling.items()}
@@ -382,7 +387,7 @@ class PosteriorEstimator(pl.LightningModule, ABC):
                 "network_evaluations": draws.network_evaluations}
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
-        samples = self.draw_at("predict", batch["x"], check_range=True).samples
+        samples = self.draw_at("predict", batch["x"]).samples
         return {"index": batch["index"], "observations": batch["x"], "samples": samples}
 
     def configure_optimizers(self) -> dict[str, Any]:
