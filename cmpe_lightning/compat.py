@@ -3,7 +3,8 @@ installed Lightning, so that an upgrade that breaks one fails there, by name, in
 
 Lightning 2.6 has no public way to: build an estimator from saved hyperparameters the way the CLI does (so that
 its checkpoint records how to rebuild it), read how many batches of the current epoch a fit has trained on
-(exact resume), change the steps of a fit that has started (the recipe's training length from the budget), and
+(exact resume), change the steps of a fit that has started (the recipe's training length from the budget), ask
+whether the loggers write this step's values (``self.log`` costs about 0.6 ms a call on a CPU), and
 hook into LightningCLI's building of one subcommand's parser and its reading of ``--ckpt_path``.
 """
 
@@ -22,6 +23,8 @@ PRIVATE = {
     "lightning.pytorch.core.mixins.hparams_mixin": ["_given_hyperparameters_context"],
     "lightning.pytorch.cli.LightningCLI": ["_prepare_subcommand_parser", "_parse_ckpt_path", "_get"],
     "Trainer.fit_loop.epoch_loop": ["batch_progress.current.processed", "max_steps"],
+    "Trainer._logger_connector": ["should_update_logs"],
+    "lightning.pytorch.callbacks.WeightAveraging": ["_average_model", "_latest_update_step", "_use_buffers"],
 }
 
 
@@ -42,6 +45,11 @@ def batches_trained_in_epoch(trainer: pl.Trainer) -> int:
 def set_max_steps(trainer: pl.Trainer, steps: int) -> None:
     """Changes the optimizer steps of a fit that has started (``trainer.max_steps`` is read-only)."""
     trainer.fit_loop.epoch_loop.max_steps = steps
+
+
+def logger_writes_this_step(trainer: pl.Trainer) -> bool:
+    """Whether the loggers receive the values logged in this training step (every ``log_every_n_steps``-th step)."""
+    return trainer._logger_connector.should_update_logs
 
 
 def config_value(cli: LightningCLI, config: Any, key: str, default: Any = None) -> Any:

@@ -73,13 +73,39 @@ class EMA(EMAWeightAveraging):
         super().setup(trainer, pl_module, stage)
         self._raw_weights = None
         self._update_count = 0  # updates so far: the AveragedModel's n_averaged (its first update copies the weights)
+        self._pairs: tuple[list[Tensor], list[Tensor]] | None = None
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        before = self._latest_update_step
-        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
-        if self._latest_update_step != before:
+        # Lightning's rule for when to update, with AveragedModel.update_parameters done in one fused lerp over
+        # tensor lists gathered once: the same numbers, without regrouping the tensors and reading the device's
+        # update count at every step
+        if trainer.global_step > self._latest_update_step and self.should_update(step_idx=trainer.global_step - 1):
+            self._update_average(pl_module)
+            self._latest_update_step = trainer.global_step
             self._update_count += 1
+
+    @torch.no_grad()
+    def _update_average(self, pl_module: pl.LightningModule) -> None:
+        averaged_model = self._average_model
+        if not self._use_buffers:  # AveragedModel then copies the buffers itself
+            averaged_model.update_parameters(pl_module)
+            return
+        if self._pairs is None:
+            def tensors(module: torch.nn.Module) -> list[Tensor]:
+                return [t.detach() for t in (*module.parameters(), *module.buffers())]
+            pairs = list(zip(tensors(averaged_model.module), tensors(pl_module)))
+            floating = [(a, c) for a, c in pairs if a.is_floating_point() or a.is_complex()]
+            self._pairs = ([a for a, _ in floating], [c for _, c in floating],
+                           [(a, c) for a, c in pairs if not (a.is_floating_point() or a.is_complex())])
+        averaged, current, integers = self._pairs
+        if self._update_count == 0:  # the first update copies the weights
+            torch._foreach_copy_(averaged, current)
+        elif averaged:
+            self._update(averaged, current, averaged_model.n_averaged)
+        for a, c in integers:  # integer buffers (counters) follow the model
+            a.copy_(c)
+        averaged_model.n_averaged += 1
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # Lightning copies the average into the module here; checkpoints saved from now on keep the raw weights

@@ -22,6 +22,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
+from ..compat import logger_writes_this_step
 from ..networks.standardization import PartsStandardizer, StandardizationMode, Standardizer
 from ..networks.training_range import TrainingRange
 from ..utils.checks import positive_int
@@ -346,9 +347,16 @@ class PosteriorEstimator(pl.LightningModule, ABC):
         with seeded_global_rng(*key, device=self.device):
             loss = self.loss(theta, x, **self.loss_options("train")).mean()
         check_finite_loss(loss, self.global_step, self.trainer.strategy)
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(theta))
-        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=len(theta))
+        if self._logging_step():
+            self.log("train/loss", loss, prog_bar=True, batch_size=len(theta))
+            self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=len(theta))
         return loss
+
+    def _logging_step(self) -> bool:
+        """Whether this training step's values reach the loggers (every ``trainer.log_every_n_steps``-th step) or is
+        the last: only then is ``self.log`` called, which costs as much as a small network's step on a CPU. The
+        loggers receive what they did before; ``callback_metrics`` and the progress bar show the latest such step."""
+        return logger_writes_this_step(self.trainer) or self.global_step + 1 == self.trainer.max_steps
 
     def validation_step(self, batch: tuple[Tensor, Any], batch_idx: int) -> None:
         """The validation loss, with the same noise at every validation so that ``val/loss`` is comparable across
@@ -366,7 +374,7 @@ class PosteriorEstimator(pl.LightningModule, ABC):
         theta, x, dropped = finite_pairs(*batch)
         if stage == "train":
             self.dropped_in_training += dropped
-            if self.dropped_in_training:
+            if self.dropped_in_training and self._logging_step():
                 self.log("train/dropped", float(self.dropped_in_training), batch_size=len(batch[0]))
         elif dropped:
             self.log("val/dropped", float(dropped), batch_size=len(batch[0]), reduce_fx="sum", sync_dist=True)

@@ -56,16 +56,32 @@ class Probe(pl.Callback):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         self.positions.append(compat.batches_trained_in_epoch(trainer))
+        self.writes = getattr(self, "writes", []) + [compat.logger_writes_this_step(trainer)]
 
 
 def test_position_and_max_steps_of_a_running_fit():
     probe = Probe()
     data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(40, 2)), batch_size=4)
     trainer = pl.Trainer(max_steps=100, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, callbacks=[probe])
+                         enable_model_summary=False, callbacks=[probe], log_every_n_steps=2)
     trainer.fit(Tiny(), data)
     assert trainer.global_step == 3, "set_max_steps no longer shortens a running fit"
     assert probe.positions == [0, 1, 2], "batches_trained_in_epoch no longer counts the epoch's batches"
+    assert probe.writes == [False, True, False], "logger_writes_this_step no longer follows log_every_n_steps"
+
+
+def test_weight_averaging_keeps_the_attributes_ema_updates():
+    from lightning.pytorch.callbacks import WeightAveraging
+
+    from cmpe_lightning.callbacks import EMA
+
+    ema = EMA()
+    assert hasattr(ema, "_latest_update_step") and hasattr(ema, "_use_buffers")
+    trainer = pl.Trainer(max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, callbacks=[ema])
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(8, 2)), batch_size=4)
+    trainer.fit(Tiny(), data)
+    assert isinstance(ema, WeightAveraging) and int(ema._average_model.n_averaged) == 2 and ema._latest_update_step == 2
 
 
 @pytest.mark.parametrize("subcommand", ["fit", "predict"])

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The training-loop benchmark on one GPU, every row, in under 10 minutes (H100: the small rows take seconds each).
+# Run from the repository root: bash benchmarks/speed/gpu_training.sh [OUT.jsonl]
+# The tumor row needs a bank; it is built here (2 000 runs, about 45 s on 2 CPU cores) unless one exists.
+set -euo pipefail
+out=${1:-gpu_training.jsonl}
+bank=${TUMOR_BANK:-/tmp/cmpe_tumor_bank}
+[ -f "$bank/bank.json" ] || cmpe-simulate --simulator cmpe_lightning.TumorSpheroid --num 2000 --workers 8 --out "$bank" --no-progress
+nvidia-smi --query-gpu=name,memory.total --format=csv
+python -m benchmarks.speed.training_loop --accelerator gpu --steps 2000 --warmup 200 --out "$out" \
+    --rows two_moons_cmpe two_moons_fmpe two_moons_cmpe_online
+python -m benchmarks.speed.training_loop --accelerator gpu --steps 500 --warmup 100 --out "$out" \
+    --rows tumor_cmpe fashion_cmpe_unet_cpu --tumor-bank "$bank"
