@@ -8,13 +8,10 @@ only yields parameters, observations and draws.
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import lightning.pytorch as pl
@@ -26,7 +23,7 @@ from ..compat import logger_writes_this_step
 from ..networks.standardization import PartsStandardizer, StandardizationMode, Standardizer
 from ..networks.training_range import TrainingRange
 from ..utils.checks import positive_int
-from ..utils.errors import InputError, InputTypeError
+from ..utils.errors import InputError
 from ..utils.modes import evaluation_mode, synchronize
 from ..utils.seeding import run_seed, seeded_global_rng
 from ..utils.structure import (
@@ -43,7 +40,7 @@ from ..utils.structure import (
 )
 from .checkpoints import load_any_estimator
 from .guards import check_finite_loss
-from .sampling import STAGES, SamplingSettings, check_stage
+from .sampling import StageSampling
 
 
 class PosteriorDraws(NamedTuple):
@@ -53,7 +50,7 @@ class PosteriorDraws(NamedTuple):
     network_evaluations: float
 
 
-class PosteriorEstimator(pl.LightningModule, ABC):
+class PosteriorEstimator(StageSampling, pl.LightningModule, ABC):
     """An amortized estimator of ``p(theta | x)``, trained on simulated pairs ``(theta, x)``.
 
     Shapes: one parameter has shape ``theta_shape`` (a flat vector ``(d,)``, or an image ``(1, 28, 28)``);
@@ -122,9 +119,7 @@ class PosteriorEstimator(pl.LightningModule, ABC):
         self.summary_dim = self._infer_summary_dim()
         # where the training observations lie, to warn about observations far outside them
         self.training_range = TrainingRange(flat_features(self.preprocessing(zeros(self.x_shape, 2))).shape[1])
-        # how to draw at validation, test and predict: not hyperparameters, set through configure_sampling
-        self._sampling = {stage: SamplingSettings() for stage in STAGES}
-        self._configured_stages: set[str] = set()  # in this process: a loaded checkpoint's settings do not replace them
+        self.reset_sampling()
         self.dropped_in_training = 0  # failed simulations left out of training batches so far
 
     @property
@@ -230,85 +225,6 @@ class PosteriorEstimator(pl.LightningModule, ABC):
                 parts.append(self.theta_standardizer.inverse(theta.float()))
                 evaluations += calls * len(rows) / total
         return PosteriorDraws(torch.cat(parts).view(batch, num_samples, *self.theta_shape), evaluations)
-
-    # ---------------------------------------------------------------------------------- sampling settings
-    @property
-    def sampling(self) -> Mapping[str, SamplingSettings]:
-        """How the estimator draws at each stage (``validate``, ``test``, ``predict``); change with
-        :meth:`configure_sampling`. Saved in the checkpoint."""
-        return MappingProxyType(self._sampling)
-
-    @classmethod
-    def sampler_option_names(cls) -> set[str]:
-        """The sampler's own options: the keyword arguments of :meth:`standardized_sample` (and ``max_batch_size``)."""
-        return ({*inspect.signature(cls.standardized_sample).parameters, "max_batch_size"}
-                - {"self", "context", "generator"})
-
-    def configure_sampling(self, stages: str | Sequence[str], **changes: Any) -> None:
-        """Sets how the estimator draws at ``stages`` (``validate``, ``test``, ``predict``, or several).
-
-        ``changes`` are fields of :class:`SamplingSettings` (``num_samples``, ``max_batch_size``, ``options``);
-        the stage keeps the others. ``options`` (the sampler's, such as ``{"num_steps": 30}``) are checked against
-        :meth:`sampler_option_names` and replace the stage's.
-
-        Example::
-
-            estimator.configure_sampling(["test", "predict"], options={"num_steps": 2})
-        """
-        stages = [check_stage(stage) for stage in ([stages] if isinstance(stages, str) else stages)]
-        unknown = sorted(set(changes) - {field.name for field in dataclasses.fields(SamplingSettings)})
-        if unknown:
-            raise InputTypeError(f"configure_sampling got unknown setting(s) {unknown}; expected num_samples,"
-                                 " max_batch_size or options.")
-        if "options" in changes:
-            self.check_sampler_options(changes["options"])
-        for stage in stages:
-            self._sampling[stage] = self._sampling[stage].replace(**changes)
-            self._configured_stages.add(stage)
-
-    def sampling_steps(self, options: Mapping[str, Any]) -> int | None:
-        """The network evaluations per draw that the sampler ``options`` fix in advance (CMPE's K, a fixed-step ODE
-        solver's steps), or ``None`` where the sampler has no such number (a flow's one pass, an adaptive solver)."""
-        return None
-
-    def check_sampler_options(self, options: Mapping[str, Any]) -> None:
-        """An error naming the options that are not :meth:`sampler_option_names`."""
-        accepted = self.sampler_option_names()
-        unknown = sorted(set(options) - accepted)
-        if unknown:
-            raise InputError(f"Unknown sampler option(s) {unknown} for {type(self).__name__}; expected some of"
-                             f" {sorted(accepted)}.")
-
-    def set_sampler_defaults(self, **defaults: Any) -> None:
-        """Changes the defaults of sampler options that are constructor arguments (CMPE's ``num_steps``), in
-        ``hparams`` too, so that the checkpoints saved from now on build the estimator with them."""
-        self.check_sampler_options(defaults)
-        for name, value in defaults.items():
-            if not hasattr(self, name):
-                raise InputError(f"{type(self).__name__} has no default {name} to change; it takes {name} per call.")
-            setattr(self, name, value)
-            self.hparams[name] = value
-
-    def draw_at(self, stage: str, x: Tensor | Mapping[str, Tensor], num_samples: int | None = None,
-                generator: torch.Generator | None = None, check_range: bool | None = None) -> PosteriorDraws:
-        """:meth:`draw` with the settings of ``stage`` (``num_samples`` given here wins over the stage's).
-
-        ``check_range`` defaults to whether the observations are the user's (``predict``); the simulated pairs of
-        validation and test would only make noise with their rare tails.
-        """
-        settings = self._sampling[check_stage(stage)]
-        return self.draw(x, settings.num_samples if num_samples is None else num_samples, generator,
-                         check_range=stage == "predict" if check_range is None else check_range,
-                         **settings.draw_options())
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["sampling"] = {stage: settings.to_dict() for stage, settings in self._sampling.items()}
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # settings given in this process (the CLI's --sampler, a callback's num_samples) win over the saved ones
-        for stage, saved in checkpoint.get("sampling", {}).items():
-            if stage in STAGES and stage not in self._configured_stages:
-                self._sampling[stage] = SamplingSettings(**saved)
 
     def randn(self, shape: Sequence[int], generator: torch.Generator | None) -> Tensor:
         """Standard normal noise on this module's device, drawn from ``generator`` (on whatever device it is)."""
