@@ -10,7 +10,7 @@ import torch
 from cmpe_lightning import FailingSimulator, TwoMoons
 from cmpe_lightning.cli import run_cli
 from cmpe_lightning.cli_messages import user_message
-from cmpe_lightning.estimators.guards import NonFiniteLossError
+from cmpe_lightning.estimators.guards import LossGuard, NonFiniteLossError
 
 CONFIG = str(Path(__file__).parents[2] / "configs" / "two_moons" / "cmpe.yaml")
 FAILING = ["--data.init_args.simulator", "cmpe_lightning.FailingSimulator", "--data.init_args.simulator.simulator",
@@ -62,10 +62,12 @@ class PoisonWeights(pl.Callback):
                     parameter.fill_(float("nan"))
 
 
-def test_a_non_finite_loss_stops_the_fit_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+@pytest.mark.parametrize("defer", [False, True], ids=["checked-each-step", "deferred-as-on-a-gpu"])
+def test_a_non_finite_loss_stops_the_fit_and_keeps_the_last_good_checkpoint(defer, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cli = run_cli(["--config", CONFIG, *SMALL, "--data.init_args.num_simulations", "256",
                    "--trainer.max_steps", "40"], run=False)
+    cli.model.loss_guard = LossGuard(defer=defer)  # deferred: read at the next checkpoint (step 15), not at once
     (checkpointing,) = [c for c in cli.trainer.callbacks if isinstance(c, pl.callbacks.ModelCheckpoint)]
     checkpointing._every_n_train_steps = 5
     cli.trainer.callbacks.append(PoisonWeights(step=12))
