@@ -4,7 +4,8 @@ installed Lightning, so that an upgrade that breaks one fails there, by name, in
 Lightning 2.6 has no public way to: build an estimator from saved hyperparameters the way the CLI does (so that
 its checkpoint records how to rebuild it), read how many batches of the current epoch a fit has trained on
 (exact resume), change the steps of a fit that has started (the recipe's training length from the budget), ask
-whether the loggers write this step's values (``self.log`` costs about 0.6 ms a call on a CPU), and
+whether the loggers write this step's values (``self.log`` costs about 0.6 ms a call on a CPU), name the
+attribute it writes at every hook call (written cheaply by ``estimators/lean_loop.py``), and
 hook into LightningCLI's building of one subcommand's parser and its reading of ``--ckpt_path``.
 """
 
@@ -25,7 +26,11 @@ PRIVATE = {
     "Trainer.fit_loop.epoch_loop": ["batch_progress.current.processed", "max_steps"],
     "Trainer._logger_connector": ["should_update_logs"],
     "lightning.pytorch.callbacks.WeightAveraging": ["_average_model", "_latest_update_step", "_use_buffers"],
+    "LightningModule": ["_current_fx_name"],
 }
+
+# the attribute Lightning sets on the module around every hook call, to the hook's name
+HOOK_NAME_ATTRIBUTE = "_current_fx_name"
 
 
 @contextmanager

@@ -25,7 +25,7 @@ from ..networks.training_range import TrainingRange
 from ..utils.checks import positive_int
 from ..utils.errors import InputError
 from ..utils.modes import evaluation_mode, synchronize
-from ..utils.seeding import run_seed, seeded_global_rng
+from ..utils.seeding import run_seed, seed_global_generators
 from ..utils.structure import (
     ShapeSpec,
     as_float_tensors,
@@ -39,7 +39,8 @@ from ..utils.structure import (
     zeros,
 )
 from .checkpoints import load_any_estimator
-from .guards import check_finite_loss
+from .guards import LossGuard, mask_failed_pairs, mean_over_kept
+from .lean_loop import LeanHookNames, lean_trainer
 from .sampling import StageSampling
 
 
@@ -50,7 +51,7 @@ class PosteriorDraws(NamedTuple):
     network_evaluations: float
 
 
-class PosteriorEstimator(StageSampling, pl.LightningModule, ABC):
+class PosteriorEstimator(LeanHookNames, StageSampling, pl.LightningModule, ABC):
     """An amortized estimator of ``p(theta | x)``, trained on simulated pairs ``(theta, x)``.
 
     Shapes: one parameter has shape ``theta_shape`` (a flat vector ``(d,)``, or an image ``(1, 28, 28)``);
@@ -120,7 +121,8 @@ class PosteriorEstimator(StageSampling, pl.LightningModule, ABC):
         # where the training observations lie, to warn about observations far outside them
         self.training_range = TrainingRange(flat_features(self.preprocessing(zeros(self.x_shape, 2))).shape[1])
         self.reset_sampling()
-        self.dropped_in_training = 0  # failed simulations left out of training batches so far
+        self.dropped_in_training = torch.zeros((), dtype=torch.long)  # failed simulations left out so far
+        self.loss_guard = LossGuard()
 
     @property
     def theta_dim(self) -> int:
@@ -238,6 +240,7 @@ class PosteriorEstimator(StageSampling, pl.LightningModule, ABC):
 
     # ----------------------------------------------------------------------------------------- Lightning
     def setup(self, stage: str) -> None:
+        lean_trainer(self.trainer)
         fitted = self.theta_standardizer.fitted and getattr(self.preprocessing, "fitted", True)
         if stage == "fit" and not fitted:  # a checkpoint restored later overwrites these statistics
             datamodule = getattr(self.trainer, "datamodule", None)
@@ -254,18 +257,21 @@ class PosteriorEstimator(StageSampling, pl.LightningModule, ABC):
                 self.preprocessing.fit(as_float_tensors(x, self.device))
             self._fit_training_range(x)
 
-    def training_step(self, batch: tuple[Tensor, Any], batch_idx: int) -> Tensor | None:
-        theta, x = self._finite(batch, "train")
-        if len(theta) == 0:
-            return None  # a batch of failed simulations only: no step
+    def training_step(self, batch: tuple[Tensor, Any], batch_idx: int) -> Tensor:
+        theta, x, keep = mask_failed_pairs(*batch)
         # noise and dropout drawn from (seed, step, batch, rank) alone, so that a resumed fit repeats them exactly
-        key = (run_seed(), self.global_step, batch_idx, self.global_rank)
-        with seeded_global_rng(*key, device=self.device):
-            loss = self.loss(theta, x, **self.loss_options("train")).mean()
-        check_finite_loss(loss, self.global_step, self.trainer.strategy)
+        seed_global_generators(run_seed(), self.global_step, batch_idx, self.global_rank, device=self.device)
+        loss = mean_over_kept(self.loss(theta, x, **self.loss_options("train")), keep)
+        self.loss_guard.record(loss, self.global_step, self.trainer.strategy)
+        if keep is not None:  # counted on the device: reading the count would make the step wait for it
+            self.dropped_in_training = self.dropped_in_training.to(keep.device) + (~keep).sum()
         if self._logging_step():
+            if self.loss_guard.pending:
+                self.loss_guard.check(self.trainer.strategy)
             self.log("train/loss", loss, prog_bar=True, batch_size=len(theta))
             self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=len(theta))
+            if self.dropped_in_training.item():
+                self.log("train/dropped", self.dropped_in_training.float(), batch_size=len(theta))
         return loss
 
     def _logging_step(self) -> bool:
@@ -276,25 +282,25 @@ class PosteriorEstimator(StageSampling, pl.LightningModule, ABC):
 
     def validation_step(self, batch: tuple[Tensor, Any], batch_idx: int) -> None:
         """The validation loss, with the same noise at every validation so that ``val/loss`` is comparable across
-        training (callbacks that need posterior draws make them with :meth:`draw_at`)."""
-        theta, x = self._finite(batch, "val")
+        training (callbacks that need posterior draws make them with :meth:`draw_at`); failed simulations are
+        left out and counted in ``val/dropped``."""
+        theta, x, dropped = finite_pairs(*batch)
+        if dropped:
+            self.log("val/dropped", float(dropped), batch_size=len(batch[0]), reduce_fx="sum", sync_dist=True)
         if len(theta) == 0:
             return
         generator = torch.Generator().manual_seed(batch_idx)
         loss = self.loss(theta, x, generator, **self.loss_options("val")).mean()
         self.log("val/loss", loss, prog_bar=True, batch_size=len(theta), sync_dist=True)
 
-    def _finite(self, batch: tuple[Tensor, Any], stage: str) -> tuple[Tensor, Any]:
-        """The batch without failed simulations (NaN or inf), counted in the logs: ``train/dropped`` (so far in this
-        process) and ``val/dropped`` (per validation)."""
-        theta, x, dropped = finite_pairs(*batch)
-        if stage == "train":
-            self.dropped_in_training += dropped
-            if self.dropped_in_training and self._logging_step():
-                self.log("train/dropped", float(self.dropped_in_training), batch_size=len(batch[0]))
-        elif dropped:
-            self.log("val/dropped", float(dropped), batch_size=len(batch[0]), reduce_fx="sum", sync_dist=True)
-        return theta, x
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.loss_guard.pending:  # never write weights a diverged step has spoiled
+            self.loss_guard.check(self.trainer.strategy)
+        super().on_save_checkpoint(checkpoint)
+
+    def on_train_end(self) -> None:
+        if self.loss_guard.pending:
+            self.loss_guard.check(self.trainer.strategy)
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         """Draws for the test batch ``{theta, x[, reference]}``; callbacks compute the metrics from the result.
@@ -315,7 +321,7 @@ class PosteriorEstimator(StageSampling, pl.LightningModule, ABC):
         return {"index": batch["index"], "observations": batch["x"], "samples": samples}
 
     def configure_optimizers(self) -> dict[str, Any]:
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
+        optimizer = adamw(self.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer,
                                                      cosine_with_warmup(self.total_training_steps, self.warmup_steps))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
@@ -364,6 +370,17 @@ class PosteriorEstimator(StageSampling, pl.LightningModule, ABC):
                 f" for x_shape {self.x_shape}."
             )
         return out.shape[1]
+
+
+def adamw(parameters: Any, **options: Any) -> torch.optim.AdamW:
+    """AdamW with its fused kernel where the parameters' device has one (CPU and CUDA): one pass over each tensor
+    instead of a dozen, half the optimizer's time for the small networks (1.3 -> 0.65 ms a step for two moons'
+    MLP on 2 CPU cores); the unfused loop elsewhere."""
+    parameters = list(parameters)
+    try:
+        return torch.optim.AdamW(parameters, fused=True, **options)
+    except RuntimeError:  # a device (or dtype) without the fused kernel
+        return torch.optim.AdamW(parameters, **options)
 
 
 def cosine_with_warmup(total_steps: int, warmup_steps: int = 0):

@@ -70,6 +70,35 @@ def test_position_and_max_steps_of_a_running_fit():
     assert probe.writes == [False, True, False], "logger_writes_this_step no longer follows log_every_n_steps"
 
 
+class NamesHooks(Tiny):
+    """Reads the attribute Lightning names the running hook with, written by the lean mixin."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def training_step(self, batch, batch_idx):
+        self.seen.append(getattr(self, compat.HOOK_NAME_ATTRIBUTE))
+        return super().training_step(batch, batch_idx)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        self.seen.append(getattr(self, compat.HOOK_NAME_ATTRIBUTE))
+
+
+def test_lightning_names_the_running_hook_with_the_attribute_the_lean_mixin_writes():
+    from cmpe_lightning.estimators.lean_loop import LeanHookNames
+
+    class Lean(LeanHookNames, NamesHooks):
+        pass
+
+    for module in (NamesHooks(), Lean()):
+        data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(8, 2)), batch_size=4)
+        pl.Trainer(max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                   enable_model_summary=False).fit(module, data)
+        assert module.seen == ["training_step", "on_train_batch_end"] * 2, module.seen
+        assert compat.HOOK_NAME_ATTRIBUTE not in module._modules and compat.HOOK_NAME_ATTRIBUTE not in module._buffers
+
+
 def test_weight_averaging_keeps_the_attributes_ema_updates():
     from lightning.pytorch.callbacks import WeightAveraging
 
