@@ -24,10 +24,13 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import os
 import pstats
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -35,7 +38,7 @@ import torch
 
 from cmpe_lightning.callbacks import EMA, TrainingSpeed
 from cmpe_lightning.cli import run_cli
-from cmpe_lightning.estimators.base import cosine_with_warmup
+from cmpe_lightning.estimators.base import adamw, cosine_with_warmup
 from cmpe_lightning.estimators.consistency_schedule import discretization_steps
 from cmpe_lightning.utils.modes import synchronize
 from cmpe_lightning.utils.structure import map_structure
@@ -127,13 +130,31 @@ def bare_steps_per_second(config: str, extra: list[str], warmup: int, steps: int
         return theta[index], map_structure(lambda t: t[index], x)
 
     total = warmup + steps
-    optimizer = torch.optim.AdamW(model.parameters(), lr=model.learning_rate, weight_decay=model.weight_decay)
+    optimizer = adamw(model.parameters(), lr=model.learning_rate, weight_decay=model.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(total, model.warmup_steps))
     clip = cli.trainer.gradient_clip_val or 0.0
     params = [p for p in model.parameters()]
     average = [p.detach().clone() for p in params]
     is_cmpe = hasattr(model, "s1")
     model.train()
+    with without_lightning_environment():
+        return steps / timed_loop(model, optimizer, schedule, clip, params, average, batch, warmup, total, is_cmpe)
+
+
+@contextmanager
+def without_lightning_environment() -> Iterator[None]:
+    """As a script that does not import Lightning runs: Lightning's import sets ``PYTORCH_NVML_BASED_CUDA_CHECK``,
+    with which AdamW tries to load NVML at every step (``cmpe_lightning/estimators/lean_loop.py``)."""
+    saved = os.environ.pop("PYTORCH_NVML_BASED_CUDA_CHECK", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = saved
+
+
+def timed_loop(model, optimizer, schedule, clip, params, average, batch, warmup, total, is_cmpe) -> float:
+    """The seconds of steps ``warmup`` to ``total`` of the bare loop."""
     for step in range(total):
         if step == warmup:
             synchronize(model.device)
@@ -150,7 +171,7 @@ def bare_steps_per_second(config: str, extra: list[str], warmup: int, steps: int
         with torch.no_grad():
             torch._foreach_lerp_(average, [p.detach() for p in params], 1 - min(0.999, (1 + step) / (10 + step)))
     synchronize(model.device)
-    return steps / (time.perf_counter() - start)
+    return time.perf_counter() - start
 
 
 def profile_table(profile: cProfile.Profile, top: int = 25) -> str:
