@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import lightning.pytorch as pl
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.core.mixins import hparams_mixin
 
@@ -27,6 +28,7 @@ PRIVATE = {
     "Trainer._logger_connector": ["should_update_logs"],
     "lightning.pytorch.callbacks.WeightAveraging": ["_average_model", "_latest_update_step", "_use_buffers"],
     "LightningModule": ["_current_fx_name"],
+    "lightning.pytorch.callbacks.ModelCheckpoint": ["_every_n_train_steps", "_train_time_interval"],
 }
 
 # the attribute Lightning sets on the module around every hook call, to the hook's name
@@ -55,6 +57,13 @@ def set_max_steps(trainer: pl.Trainer, steps: int) -> None:
 def logger_writes_this_step(trainer: pl.Trainer) -> bool:
     """Whether the loggers receive the values logged in this training step (every ``log_every_n_steps``-th step)."""
     return trainer._logger_connector.should_update_logs
+
+
+def checkpoint_due(checkpoint: ModelCheckpoint, step: int) -> bool:
+    """Whether ``checkpoint`` may save after training step ``step``: its every-n-steps count is reached or it
+    saves by time (then Lightning's own checks decide)."""
+    every = checkpoint._every_n_train_steps
+    return checkpoint._train_time_interval is not None or (every >= 1 and step % every == 0)
 
 
 def config_value(cli: LightningCLI, config: Any, key: str, default: Any = None) -> Any:

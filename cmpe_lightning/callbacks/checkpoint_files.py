@@ -11,6 +11,8 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from ..compat import checkpoint_due
+
 
 class LastCheckpoint(ModelCheckpoint):
     """Lightning's :class:`ModelCheckpoint` that always ends a fit with ``last.ckpt`` of its final step.
@@ -22,6 +24,13 @@ class LastCheckpoint(ModelCheckpoint):
 
     def __init__(self, every_n_train_steps: int = 1000, save_last: bool = True, save_top_k: int = 0, **kwargs: Any):
         super().__init__(every_n_train_steps=every_n_train_steps, save_last=save_last, save_top_k=save_top_k, **kwargs)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        # Lightning's decision, with the step count read first: most steps save nothing
+        if not checkpoint_due(self, trainer.global_step):
+            return
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.save_last and self._last_global_step_saved != trainer.global_step and not trainer.fast_dev_run:

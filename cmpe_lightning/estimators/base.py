@@ -20,6 +20,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from ..compat import logger_writes_this_step
+from ..networks.preconditioning import Preconditioner
 from ..networks.standardization import PartsStandardizer, StandardizationMode, Standardizer
 from ..networks.training_range import TrainingRange
 from ..utils.checks import positive_int
@@ -40,7 +41,7 @@ from ..utils.structure import (
 )
 from .checkpoints import load_any_estimator
 from .guards import LossGuard, mask_failed_pairs, mean_over_kept
-from .lean_loop import LeanHookNames, lean_trainer
+from .lean_loop import LeanLoop, lean_trainer
 from .sampling import StageSampling
 
 
@@ -51,7 +52,7 @@ class PosteriorDraws(NamedTuple):
     network_evaluations: float
 
 
-class PosteriorEstimator(LeanHookNames, StageSampling, pl.LightningModule, ABC):
+class PosteriorEstimator(LeanLoop, StageSampling, pl.LightningModule, ABC):
     """An amortized estimator of ``p(theta | x)``, trained on simulated pairs ``(theta, x)``.
 
     Shapes: one parameter has shape ``theta_shape`` (a flat vector ``(d,)``, or an image ``(1, 28, 28)``);
@@ -79,6 +80,10 @@ class PosteriorEstimator(LeanHookNames, StageSampling, pl.LightningModule, ABC):
             ``scalar`` for images).
         theta_standardization: the same for the parameters.
         max_batch_size: most draws (summed over observations) computed at once by ``sample``; bounds memory.
+        compile_backbone: compile the network behind the preconditioner (CMPE's and FMPE's backbone) with
+            ``torch.compile`` when a fit, test or prediction starts, in place (checkpoints stay the same); the
+            first steps then wait for the compiler. Off by default: on 2 CPU cores it did not pay for the
+            configs' networks (docs/training_speed.md).
 
     Example (the contract every estimator honours)::
 
@@ -101,6 +106,7 @@ class PosteriorEstimator(LeanHookNames, StageSampling, pl.LightningModule, ABC):
         x_standardization: StandardizationMode = "elementwise",
         theta_standardization: StandardizationMode = "elementwise",
         max_batch_size: int = 16_384,
+        compile_backbone: bool = False,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -111,6 +117,7 @@ class PosteriorEstimator(LeanHookNames, StageSampling, pl.LightningModule, ABC):
         max_batch_size = positive_int(max_batch_size, "max_batch_size")
         self.learning_rate, self.weight_decay, self.warmup_steps = learning_rate, weight_decay, warmup_steps
         self.max_batch_size = max_batch_size
+        self.compile_backbone, self._backbones_compiled = compile_backbone, False
         self.summary_network = summary_network if summary_network is not None else nn.Flatten()
         if preprocessing is None:  # named parts are flattened and joined: give a preprocessing to keep their shapes
             preprocessing = (PartsStandardizer(self.x_shape) if isinstance(self.x_shape, dict)
@@ -241,6 +248,9 @@ class PosteriorEstimator(LeanHookNames, StageSampling, pl.LightningModule, ABC):
     # ----------------------------------------------------------------------------------------- Lightning
     def setup(self, stage: str) -> None:
         lean_trainer(self.trainer)
+        if self.compile_backbone and not self._backbones_compiled:
+            compile_backbones(self)
+            self._backbones_compiled = True
         fitted = self.theta_standardizer.fitted and getattr(self.preprocessing, "fitted", True)
         if stage == "fit" and not fitted:  # a checkpoint restored later overwrites these statistics
             datamodule = getattr(self.trainer, "datamodule", None)
@@ -370,6 +380,16 @@ class PosteriorEstimator(LeanHookNames, StageSampling, pl.LightningModule, ABC):
                 f" for x_shape {self.x_shape}."
             )
         return out.shape[1]
+
+
+def compile_backbones(estimator: nn.Module) -> None:
+    """Compiles, in place, every network behind a :class:`~cmpe_lightning.networks.Preconditioner`."""
+    backbones = [m.network for m in estimator.modules() if isinstance(m, Preconditioner)]
+    if not backbones:
+        raise InputError(f"compile_backbone compiles the network behind CMPE's and FMPE's preconditioner;"
+                         f" {type(estimator).__name__} has none.")
+    for network in backbones:
+        network.compile()
 
 
 def adamw(parameters: Any, **options: Any) -> torch.optim.AdamW:

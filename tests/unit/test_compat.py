@@ -86,9 +86,9 @@ class NamesHooks(Tiny):
 
 
 def test_lightning_names_the_running_hook_with_the_attribute_the_lean_mixin_writes():
-    from cmpe_lightning.estimators.lean_loop import LeanHookNames
+    from cmpe_lightning.estimators.lean_loop import LeanLoop
 
-    class Lean(LeanHookNames, NamesHooks):
+    class Lean(LeanLoop, NamesHooks):
         pass
 
     for module in (NamesHooks(), Lean()):
@@ -97,6 +97,29 @@ def test_lightning_names_the_running_hook_with_the_attribute_the_lean_mixin_writ
                    enable_model_summary=False).fit(module, data)
         assert module.seen == ["training_step", "on_train_batch_end"] * 2, module.seen
         assert compat.HOOK_NAME_ATTRIBUTE not in module._modules and compat.HOOK_NAME_ATTRIBUTE not in module._buffers
+
+
+def test_checkpoint_due_reads_what_model_checkpoint_decides_with(tmp_path):
+    from datetime import timedelta
+
+    from cmpe_lightning.callbacks.checkpoint_files import LastCheckpoint
+
+    every = pl.callbacks.ModelCheckpoint(every_n_train_steps=3)
+    assert [compat.checkpoint_due(every, step) for step in (3, 4, 6)] == [True, False, True]
+    assert compat.checkpoint_due(pl.callbacks.ModelCheckpoint(train_time_interval=timedelta(seconds=1)), 4)
+    assert not compat.checkpoint_due(pl.callbacks.ModelCheckpoint(every_n_train_steps=0), 3)
+    saves = []
+    checkpoint = LastCheckpoint(dirpath=tmp_path, every_n_train_steps=3)
+
+    def save_last(trainer, candidates):
+        saves.append(trainer.global_step)
+        checkpoint._last_global_step_saved = trainer.global_step
+
+    checkpoint._save_last_checkpoint = save_last
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(40, 2)), batch_size=4)
+    pl.Trainer(max_steps=7, logger=False, enable_progress_bar=False, enable_model_summary=False,
+               callbacks=[checkpoint]).fit(Tiny(), data)
+    assert [step for step in saves if step < 7] == [3, 6] and saves[-1] == 7, saves  # every third step, the last
 
 
 def test_weight_averaging_keeps_the_attributes_ema_updates():
