@@ -38,7 +38,7 @@ import torch
 
 from cmpe_lightning.callbacks import EMA, TrainingSpeed
 from cmpe_lightning.cli import run_cli
-from cmpe_lightning.estimators.base import adamw, cosine_with_warmup
+from cmpe_lightning.estimators.base import adamw, compile_backbones, cosine_with_warmup
 from cmpe_lightning.estimators.consistency_schedule import discretization_steps
 from cmpe_lightning.utils.modes import synchronize
 from cmpe_lightning.utils.structure import map_structure
@@ -129,6 +129,8 @@ def bare_steps_per_second(config: str, extra: list[str], warmup: int, steps: int
         index = torch.randint(len(theta), (batch_size,), generator=g, device=device)
         return theta[index], map_structure(lambda t: t[index], x)
 
+    if model.compile_backbone:  # as the estimator's setup does
+        compile_backbones(model)
     total = warmup + steps
     optimizer = adamw(model.parameters(), lr=model.learning_rate, weight_decay=model.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(total, model.warmup_steps))
@@ -199,10 +201,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--tumor-bank", help="the bank of the tumor row")
     parser.add_argument("--tumor-validation", type=int, help="validation runs of the tumor row (the config's 1 024 are"
                         " 5 %% of its 20 000-run bank; give about 5 %% of a smaller bank's runs)")
+    parser.add_argument("--validation-every", type=int, help="the full config validates every this many steps (for"
+                        " the tumor row on a small bank: the config's interval, 5 epochs of its 20 000-run bank,"
+                        " is about 1 500 steps)")
     parser.add_argument("--fashion-root", help="where the Fashion-MNIST files are (default: the config's search)")
     parser.add_argument("--profile", action="store_true", help="profile the training-callbacks fit of each row")
     parser.add_argument("--out", help="append the rows as JSON lines to this file")
     parser.add_argument("--accelerator", choices=["cpu", "gpu"], default="cpu", help="where all three loops train")
+    parser.add_argument("--compile", action="store_true", help="all three loops with the backbone compiled"
+                        " (compile_backbone; the warm-up steps absorb the compiler)")
     args = parser.parse_args(argv)
     results = []
     for row in args.rows:
@@ -218,14 +225,19 @@ def main(argv: list[str] | None = None) -> list[dict]:
         config = ROWS[row]
         if args.accelerator == "gpu":
             extra += ["--trainer.accelerator", "gpu", "--trainer.devices", "1"]
+        if args.compile:
+            extra += ["--model.init_args.compile_backbone", "true"]
         profile = cProfile.Profile() if args.profile else None
         bare = bare_steps_per_second(config, extra, args.warmup, args.steps,
                                      "cuda" if args.accelerator == "gpu" else "cpu")
         training = fit_steps_per_second(config, extra, args.warmup, args.steps, True, profile)
-        full = fit_steps_per_second(config, extra, args.warmup, args.steps, False)
+        schedule = (["--trainer.val_check_interval", str(args.validation_every), "--trainer.check_val_every_n_epoch",
+                     "null"] if args.validation_every else [])
+        full = fit_steps_per_second(config, [*extra, *schedule], args.warmup, args.steps, False)
         device = (torch.cuda.get_device_name(0) if args.accelerator == "gpu"
                   else f"cpu, {torch.get_num_threads()} threads")
-        result = {"row": row, "steps": args.steps, "device": device, "bare": round(bare, 1),
+        result = {"row": row + (" compiled" if args.compile else ""), "steps": args.steps, "device": device,
+                  "bare": round(bare, 1),
                   "training_callbacks": round(training, 1), "full_config": round(full, 1),
                   "training_ratio": round(training / bare, 3), "full_ratio": round(full / bare, 3)}
         results.append(result)

@@ -69,7 +69,7 @@ class ConsistencyPosteriorEstimator(PosteriorEstimator):
         learning_rate: peak learning rate of AdamW; 1e-3 here (the paper's 5e-4 is in its configs).
         kwargs: the arguments every estimator takes (``summary_network``, ``preprocessing``, ``weight_decay``,
             ``warmup_steps``, ``x_standardization``, ``theta_standardization``,
-            ``max_batch_size``): see :class:`PosteriorEstimator`.
+            ``max_batch_size``, ``compile_backbone``): see :class:`PosteriorEstimator`.
     """
 
     def __init__(

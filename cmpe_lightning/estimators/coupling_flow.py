@@ -41,7 +41,7 @@ class CouplingFlowPosteriorEstimator(PosteriorEstimator):
         permutation: ``random`` or ``alternate`` split of the parameters between layers.
         kwargs: the arguments every estimator takes (``summary_network``, ``preprocessing``, ``learning_rate``,
             ``weight_decay``, ``warmup_steps``, ``x_standardization``, ``theta_standardization``,
-            ``max_batch_size``): see :class:`PosteriorEstimator`.
+            ``max_batch_size``, ``compile_backbone``): see :class:`PosteriorEstimator`.
     """
 
     def __init__(

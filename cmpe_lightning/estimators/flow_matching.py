@@ -56,7 +56,7 @@ class FlowMatchingPosteriorEstimator(PosteriorEstimator):
             if false, Hutchinson's one-pass estimate (for high dimensions).
         kwargs: the arguments every estimator takes (``summary_network``, ``preprocessing``, ``learning_rate``,
             ``weight_decay``, ``warmup_steps``, ``x_standardization``, ``theta_standardization``,
-            ``max_batch_size``): see :class:`PosteriorEstimator`.
+            ``max_batch_size``, ``compile_backbone``): see :class:`PosteriorEstimator`.
     """
 
     validation_draws_are_costly = True

@@ -12,6 +12,7 @@ import torch
 
 from cmpe_lightning import ConsistencyPosteriorEstimator, CouplingFlowPosteriorEstimator, FlowMatchingPosteriorEstimator
 from cmpe_lightning.networks import ConditionalMLP, ConditionalUNet
+from cmpe_lightning.utils.errors import InputError
 
 ESTIMATORS = {
     "acf": lambda **kw: CouplingFlowPosteriorEstimator(transform="affine", num_transforms=2, width=16, **kw),
@@ -145,3 +146,11 @@ def test_log_prob_where_the_method_has_one(case):
     scaled.theta_standardizer.std.mul_(2)
     expected = log_prob - torch.log(torch.tensor(2.0)) * est.theta_dim
     assert torch.allclose(scaled.log_prob(2 * theta, x), expected, atol=1e-4)
+
+
+def test_compile_backbone_needs_a_preconditioned_backbone():
+    from cmpe_lightning.estimators.base import compile_backbones
+
+    flow = CouplingFlowPosteriorEstimator(2, 3, compile_backbone=True)
+    with pytest.raises(InputError, match="compile_backbone compiles the network behind"):
+        compile_backbones(flow)
