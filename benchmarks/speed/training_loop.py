@@ -10,7 +10,8 @@ For each row (a config), after ``--warmup`` steps, times ``--steps`` optimizer s
 - **full config**: ``cmpe fit`` with everything the config and the default recipe add (validation, its diagnostics,
   checkpoints; the choice of K after the last step is not timed).
 
-It prints steps/s and the ratios to the bare loop, and with ``--profile`` where the time of the training-callbacks
+It runs the three in turn ``--repeats`` times (a shared machine drifts by more than the overhead measured) and
+prints the median steps/s and ratios to the bare loop, and with ``--profile`` where the time of the training-callbacks
 loop goes (cProfile, grouped by where the functions live). Run from the repository root::
 
     python -m benchmarks.speed.training_loop --rows two_moons_cmpe two_moons_fmpe --steps 1000 --profile
@@ -26,6 +27,7 @@ import cProfile
 import json
 import os
 import pstats
+import statistics
 import tempfile
 import time
 from collections import defaultdict
@@ -205,6 +207,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         " the tumor row on a small bank: the config's interval, 5 epochs of its 20 000-run bank,"
                         " is about 1 500 steps)")
     parser.add_argument("--fashion-root", help="where the Fashion-MNIST files are (default: the config's search)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of the three loops in turn; medians reported")
     parser.add_argument("--profile", action="store_true", help="profile the training-callbacks fit of each row")
     parser.add_argument("--out", help="append the rows as JSON lines to this file")
     parser.add_argument("--accelerator", choices=["cpu", "gpu"], default="cpu", help="where all three loops train")
@@ -228,18 +231,26 @@ def main(argv: list[str] | None = None) -> list[dict]:
         if args.compile:
             extra += ["--model.init_args.compile_backbone", "true"]
         profile = cProfile.Profile() if args.profile else None
-        bare = bare_steps_per_second(config, extra, args.warmup, args.steps,
-                                     "cuda" if args.accelerator == "gpu" else "cpu")
-        training = fit_steps_per_second(config, extra, args.warmup, args.steps, True, profile)
         schedule = (["--trainer.val_check_interval", str(args.validation_every), "--trainer.check_val_every_n_epoch",
                      "null"] if args.validation_every else [])
-        full = fit_steps_per_second(config, [*extra, *schedule], args.warmup, args.steps, False)
+        runs = []  # the three loops in turn, repeated: a shared machine drifts by more than the overhead measured
+        for repeat in range(args.repeats):
+            bare = bare_steps_per_second(config, extra, args.warmup, args.steps,
+                                         "cuda" if args.accelerator == "gpu" else "cpu")
+            training = fit_steps_per_second(config, extra, args.warmup, args.steps, True,
+                                            profile if repeat == 0 else None)
+            full = fit_steps_per_second(config, [*extra, *schedule], args.warmup, args.steps, False)
+            runs.append((bare, training, full))
+        bare, training, full = (statistics.median(r[i] for r in runs) for i in range(3))
         device = (torch.cuda.get_device_name(0) if args.accelerator == "gpu"
                   else f"cpu, {torch.get_num_threads()} threads")
         result = {"row": row + (" compiled" if args.compile else ""), "steps": args.steps, "device": device,
-                  "bare": round(bare, 1),
+                  "repeats": args.repeats, "bare": round(bare, 1),
                   "training_callbacks": round(training, 1), "full_config": round(full, 1),
-                  "training_ratio": round(training / bare, 3), "full_ratio": round(full / bare, 3)}
+                  "training_ratio": round(statistics.median(t / b for b, t, _ in runs), 3),
+                  "full_ratio": round(statistics.median(f / b for b, _, f in runs), 3),
+                  "training_ratios": [round(t / b, 3) for b, t, _ in runs],
+                  "full_ratios": [round(f / b, 3) for b, _, f in runs]}
         results.append(result)
         print(json.dumps(result), flush=True)
         if args.out:
