@@ -134,7 +134,8 @@ def bare_steps_per_second(config: str, extra: list[str], warmup: int, steps: int
     if model.compile_backbone:  # as the estimator's setup does
         compile_backbones(model)
     total = warmup + steps
-    optimizer = adamw(model.parameters(), lr=model.learning_rate, weight_decay=model.weight_decay)
+    fused = "mixed" not in str(cli.trainer.precision)  # as the estimator's configure_optimizers chooses
+    optimizer = adamw(model.parameters(), fused=fused, lr=model.learning_rate, weight_decay=model.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(total, model.warmup_steps))
     clip = cli.trainer.gradient_clip_val or 0.0
     params = [p for p in model.parameters()]
