@@ -38,6 +38,7 @@ _EXPORTS = {
     "BimodalGMM": "tasks.gmm",
     "InverseKinematics": "tasks.inverse_kinematics",
     "TumorSpheroid": "tasks.tumor",
+    "SBIBMTask": "tasks.sbibm_tasks",
     "simulate_tumor": "tasks.tumor",
     "TumorPreprocessing": "tasks.tumor",
     "TumorSummary": "tasks.tumor",
@@ -72,6 +73,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from .tasks.denoising import ImageDenoisingDataModule, ImageSummary
     from .tasks.gmm import BimodalGMM
     from .tasks.inverse_kinematics import InverseKinematics
+    from .tasks.sbibm_tasks import SBIBMTask
     from .tasks.tumor import TumorPreprocessing, TumorSpheroid, TumorSummary, simulate_tumor
     from .tasks.two_moons import TwoMoons
     from .training import train

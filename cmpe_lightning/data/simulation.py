@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 import lightning.pytorch as pl
+import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 from torch.utils.data import DataLoader
@@ -122,7 +123,7 @@ class SimulationDataModule(ResumableTrainingData, pl.LightningDataModule):
             self._datasets["predict"] = prediction_dataset(self.observations, self.x_shape)
 
     def _test_set(self) -> dict[str, Tensor]:
-        theta, x = self._simulate(TEST, self.num_test_observations)
+        theta, x = self.simulator.test_observations(self.num_test_observations, derived_generator(self.seed, TEST))
         test = {"theta": theta, "x": x}
         try:
             test["reference"] = self.simulator.sample_reference_posterior(
@@ -148,6 +149,22 @@ class SimulationDataModule(ResumableTrainingData, pl.LightningDataModule):
             self.setup("fit")
             return self._datasets["train"].tensors
         return self._simulate(STANDARDIZATION, num)
+
+    def fit_simulations(self) -> tuple[Tensor, Batch]:
+        """Every simulation a fixed-budget fit sees, its training pairs then its validation pairs (the benchmark gives
+        a peer that splits off its own validation pairs the same simulations)."""
+        if self.mode != "fixed":
+            raise InputError("fit_simulations() needs mode='fixed': an online fit sees new simulations at every step.")
+        self.setup("fit")
+        (theta, x), (val_theta, val_x) = self._datasets["train"].tensors, self._datasets["val"].tensors
+        if isinstance(x, dict):
+            return torch.cat([theta, val_theta]), {name: torch.cat([x[name], val_x[name]]) for name in x}
+        return torch.cat([theta, val_theta]), torch.cat([x, val_x])
+
+    def test_set(self) -> dict[str, Tensor]:
+        """The test observations, their parameters and (where the simulator has one) reference posterior samples."""
+        self.setup("test")
+        return self._datasets["test"].tensors
 
     # ------------------------------------------------------------------------------------------- loaders
     def train_dataloader(self) -> DataLoader:

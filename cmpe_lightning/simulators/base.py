@@ -49,6 +49,11 @@ class Simulator(ABC):
         """Draws ``(batch, num_samples, theta_dim)`` samples of the true posterior at observations ``x``."""
         raise NotImplementedError(f"{type(self).__name__} has no reference posterior sampler.")
 
+    def test_observations(self, num: int, generator: torch.Generator) -> tuple[Tensor, Batch]:
+        """The ``num`` pairs ``(theta, x)`` that ``cmpe test`` compares with the reference posterior: fresh draws from
+        the joint, unless the task fixes its observations (sbibm's ten, :class:`~cmpe_lightning.SBIBMTask`)."""
+        return self.sample_joint(num, generator)
+
     def sample_joint(self, num: int, generator: torch.Generator) -> tuple[Tensor, Batch]:
         """Draws ``num`` pairs ``(theta, x)`` from the joint distribution, checked to have the declared shapes."""
         theta = self.sample_prior(num, generator)
