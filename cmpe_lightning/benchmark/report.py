@@ -9,6 +9,7 @@ well each reference-free criterion of :class:`~cmpe_lightning.callbacks.Sampling
 from __future__ import annotations
 
 import csv
+import json
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -60,7 +61,7 @@ def read_results(path: Path) -> list[dict]:
         raise InputError(f"{path} has no c2st column; expected the results.csv written by `cmpe-benchmark run`.")
     for row in rows:
         for key, value in row.items():
-            if key not in ("task", "estimator", "sampler", "solver", "config_hash"):
+            if key not in ("task", "estimator", "sampler", "solver", "config_hash", "peer"):
                 row[key] = float(value) if value not in ("", None) else None
     return rows
 
@@ -266,12 +267,29 @@ def _method(estimator: str, s: str) -> str:
     return f"{LABELS[estimator]} " + ("dopri5" if s == "dopri5" else f"{s} steps")
 
 
+def suite_of(results: Path, rows: list[dict]) -> str:
+    """``sbibm`` for the results of ``--suite sbibm`` (its ``metadata.json`` says so, or sbi's estimators are in it),
+    else ``paper``."""
+    meta = results.with_name("metadata.json")
+    if meta.is_file():
+        runs = json.loads(meta.read_text()).get("runs") or [{}]
+        return runs[0].get("grid", {}).get("suite", "paper")
+    return "sbibm" if any(r["estimator"].startswith("sbi_") for r in rows) else "paper"
+
+
 def write_report(results: Path, output: Path | None = None) -> list[Path]:
     """Writes ``c2st_vs_budget.png``, ``c2st_vs_time.png``, ``c2st_vs_steps.png`` and ``results.md``;
     returns their paths."""
     rows = read_results(results)
     output = results.parent if output is None else output
     output.mkdir(parents=True, exist_ok=True)
+    if suite_of(results, rows) == "sbibm":
+        from .suite_report import write_suite_report
+
+        paths = write_suite_report(rows, output)
+        for path in paths:
+            print(f"cmpe-benchmark report: wrote {path}")
+        return paths
     paths = [output / "c2st_vs_budget.png", output / "c2st_vs_time.png", output / "c2st_vs_steps.png",
              output / "results.md"]
     figure_budget(rows, paths[0])
