@@ -97,10 +97,12 @@ PRESETS = {
 }
 
 
-def samplers_of(estimator: str, preset: Preset) -> list[dict]:
-    """The sampler settings tested for one estimator (flows sample in one pass: one setting)."""
+def samplers_of(estimator: str, preset: Preset, auto_num_steps: int | None = None) -> list[dict]:
+    """The sampler settings tested for one estimator (flows sample in one pass: one setting); CMPE without K values
+    in the preset: the K its fit chose, ``auto_num_steps`` (named, since the test's fresh model has the default)."""
     if estimator == "cmpe":
-        return [{"num_steps": k} for k in preset.cmpe_steps] or [{}]  # none given: the K chosen by the fit
+        chosen = [{"num_steps": auto_num_steps}] if auto_num_steps is not None else [{}]
+        return [{"num_steps": k} for k in preset.cmpe_steps] or chosen
     if estimator == "fmpe":
         return [dict(s) for s in preset.fmpe_samplers]
     return [{}]
@@ -228,7 +230,7 @@ def run_cell(cell: dict[str, Any], source: list[str], preset: Preset, runs: Path
     # no pictures per sampler setting: they cost time and say nothing the CSV does not
     cli.trainer.callbacks[:] = [c for c in cli.trainer.callbacks if not isinstance(c, (PosteriorPlot, DiagnosticPlots))]
     rows = []
-    for result in sweep(cli, info["checkpoint"], samplers_of(cell["estimator"], preset)):
+    for result in sweep(cli, info["checkpoint"], samplers_of(cell["estimator"], preset, info["auto_num_steps"])):
         options = result.pop("sampler")
         steps = options.get("num_steps", getattr(cli.model, "num_steps", None))
         scores = info["scores"].get(str(steps), {}) if cell["estimator"] == "cmpe" else {}

@@ -1,8 +1,10 @@
 """cmpe-benchmark on a tiny grid: tidy rows, resume without recomputing, a report with figures and tables."""
 
 import csv
+import importlib.util
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -83,3 +85,19 @@ def test_results_file_keeps_every_column_whatever_the_order(tmp_path):
     rows = read(tmp_path)
     assert [r["num_steps"] for r in rows] == ["10", ""]
     assert ResultsFile(tmp_path / "results.csv").done({"task": "gmm", "estimator": "acf", "budget": 1, "seed": 0})
+
+
+@pytest.mark.skipif(importlib.util.find_spec("sbibm") is None, reason="needs sbibm: pip install -e '.[sbibm]'")
+def test_the_sbibm_suite_runs_on_the_default_recipe(tmp_path):
+    """A tiny sbibm suite: CMPE tested at the K its fit chose; sbi's NPE too where CMPE_LIGHTNING_PEER_PYTHON names
+    the Python of an environment with sbi (cmpe-benchmark peer-env)."""
+    peer = os.environ.get("CMPE_LIGHTNING_PEER_PYTHON")
+    estimators = ["cmpe", *(["sbi_npe"] if peer else [])]
+    main(["run", "--suite", "sbibm", "--tasks", "two_moons", "--estimators", *estimators, "--budgets", "200",
+          "--max_steps", "30", "--num_test_observations", "2", "--num_reference_samples", "200",
+          "--output", str(tmp_path), *(["--peer-python", peer] if peer else [])])
+    rows = read(tmp_path)
+    assert [r["estimator"] for r in rows] == estimators
+    assert rows[0]["sampler_steps"] == rows[0]["auto_num_steps"] and 0.5 <= float(rows[0]["c2st"]) <= 1
+    assert all(0.5 <= float(r["c2st"]) <= 1 for r in rows)
+    assert json.loads((tmp_path / "metadata.json").read_text())["runs"][0]["grid"]["suite"] == "sbibm"

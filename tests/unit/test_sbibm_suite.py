@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cmpe_lightning.benchmark.harness import PRESETS, check_grid, config_hash, source_of
+from cmpe_lightning.benchmark.harness import PRESETS, check_grid, config_hash, samplers_of, source_of
 from cmpe_lightning.benchmark.report import write_report
 from cmpe_lightning.benchmark.sbibm_suite import DEFAULT_ESTIMATORS, DEFAULT_TASKS, task_arguments
 
@@ -60,3 +60,9 @@ def test_the_suite_report_compares_cmpe_with_sbis_npe(tmp_path):
     assert "in 1 of 2 cells; mean difference -0.015" in table
     assert "| slcp | 0.950 | 0.960 | 0.930 | 0.975 |" in table  # CMPE, NSF, sbi NPE, then sbibm's published NPE
     assert "sbi 0.27.0" in table
+
+
+def test_cmpe_is_tested_at_the_k_its_fit_chose():
+    assert samplers_of("cmpe", PRESETS["sbibm"], auto_num_steps=3) == [{"num_steps": 3}]
+    assert samplers_of("cmpe", PRESETS["quick"], auto_num_steps=3)[0] == {"num_steps": 1}  # the grid's Ks
+    assert samplers_of("fmpe", PRESETS["sbibm"]) == [{}] and samplers_of("nsf", PRESETS["sbibm"]) == [{}]
