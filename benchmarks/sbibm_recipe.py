@@ -19,7 +19,7 @@ import time
 
 from cmpe_lightning.benchmark.harness import PRESETS, cell_overrides
 from cmpe_lightning.benchmark.sbibm_suite import task_arguments
-from cmpe_lightning.callbacks import PosteriorMetrics
+from cmpe_lightning.callbacks import DiagnosticPlots, PosteriorMetrics, PosteriorPlot
 from cmpe_lightning.cli import run_cli
 from cmpe_lightning.metrics import C2ST
 
@@ -36,12 +36,15 @@ def score(task: str, estimator: str, budget: int, seed: int, variant: list[str],
         for callback in cli.trainer.callbacks:
             if isinstance(callback, PosteriorMetrics):  # the fit without diagnostics, the test with C2ST alone
                 callback.validation_interval, callback.metrics = 0, [C2ST(n_jobs=-1)]
+        pictures = (PosteriorPlot, DiagnosticPlots)  # cost time, say nothing the table does not
+        cli.trainer.callbacks[:] = [c for c in cli.trainer.callbacks if not isinstance(c, pictures)]
         start = time.perf_counter()
         cli.trainer.fit(cli.model, datamodule=cli.datamodule)
         seconds = time.perf_counter() - start
         metrics = cli.trainer.test(cli.model, datamodule=cli.datamodule, verbose=False)[0]
-    return {"task": task, "estimator": estimator, "budget": budget, "seed": seed, "c2st": round(metrics["test/c2st"], 4),
-            "num_steps": getattr(cli.model, "num_steps", None), "train_steps": cli.trainer.global_step,
+    return {"task": task, "estimator": estimator, "budget": budget, "seed": seed,
+            "c2st": round(metrics["test/c2st"], 4), "num_steps": getattr(cli.model, "num_steps", None),
+            "train_steps": cli.trainer.global_step,
             "fit_seconds": round(seconds, 1)}
 
 
