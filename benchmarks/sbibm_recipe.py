@@ -7,6 +7,8 @@ repository root::
 
     python -m benchmarks.sbibm_recipe --task slcp --budget 1000 \\
         --variant default= --variant dropout0="--model.init_args.backbone.init_args.dropout 0"
+    python -m benchmarks.sbibm_recipe --task gaussian_linear_uniform --budget 10000 --other-steps 1 3 10 \\
+        --variant default=      # CMPE: the same weights also sampled with K = 1, 3 and 10
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from cmpe_lightning.cli import run_cli
 from cmpe_lightning.metrics import C2ST
 
 
-def score(task: str, estimator: str, budget: int, seed: int, variant: list[str], preset_name: str) -> dict:
-    """Fits and tests one variant; its C2ST, K and fit time."""
+def score(task: str, estimator: str, budget: int, seed: int, variant: list[str], preset_name: str,
+          other_steps: tuple[int, ...] = ()) -> dict:
+    """Fits and tests one variant; its C2ST, K and fit time, and CMPE's C2ST at each K of ``other_steps`` too."""
     preset = PRESETS[preset_name]
     cell = {"task": task, "estimator": estimator, "budget": budget, "seed": seed}
     arguments = [*task_arguments(task, estimator), *cell_overrides(cell, preset, None, None), *variant]
@@ -42,10 +45,16 @@ def score(task: str, estimator: str, budget: int, seed: int, variant: list[str],
         cli.trainer.fit(cli.model, datamodule=cli.datamodule)
         seconds = time.perf_counter() - start
         metrics = cli.trainer.test(cli.model, datamodule=cli.datamodule, verbose=False)[0]
+        chosen, by_steps = getattr(cli.model, "num_steps", None), {}
+        for steps in other_steps:  # the same weights sampled with another K
+            cli.model.num_steps = steps
+            tested = cli.trainer.test(cli.model, datamodule=cli.datamodule, verbose=False)[0]
+            by_steps[steps] = round(tested["test/c2st"], 4)
+        cli.model.num_steps = chosen
     return {"task": task, "estimator": estimator, "budget": budget, "seed": seed,
             "c2st": round(metrics["test/c2st"], 4), "num_steps": getattr(cli.model, "num_steps", None),
             "train_steps": cli.trainer.global_step,
-            "fit_seconds": round(seconds, 1)}
+            "fit_seconds": round(seconds, 1), **({"c2st_by_steps": by_steps} if by_steps else {})}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -57,6 +66,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--preset", default="sbibm_quick", help="the protocol of the test (observations, draws)")
     parser.add_argument("--variant", action="append", required=True, metavar="NAME=OVERRIDES",
                         help="a name and the CLI overrides it adds (empty: the default recipe); repeat")
+    parser.add_argument("--other-steps", type=int, nargs="*", default=[],
+                        help="CMPE: also test the same weights with these numbers of sampling steps K")
     parser.add_argument("--out", help="append the results as JSON lines to this file")
     args = parser.parse_args(argv)
     rows = []
@@ -64,7 +75,8 @@ def main(argv: list[str] | None = None) -> None:
         for variant in args.variant:
             name, _, overrides = variant.partition("=")
             row = {"variant": name, "overrides": overrides,
-                   **score(args.task, args.estimator, args.budget, seed, shlex.split(overrides), args.preset)}
+                   **score(args.task, args.estimator, args.budget, seed, shlex.split(overrides), args.preset,
+                                 tuple(args.other_steps))}
             rows.append(row)
             print(json.dumps(row), flush=True)
             if args.out:
