@@ -45,12 +45,11 @@ def score(task: str, estimator: str, budget: int, seed: int, variant: list[str],
         cli.trainer.fit(cli.model, datamodule=cli.datamodule)
         seconds = time.perf_counter() - start
         metrics = cli.trainer.test(cli.model, datamodule=cli.datamodule, verbose=False)[0]
-        chosen, by_steps = getattr(cli.model, "num_steps", None), {}
+        by_steps = {}
         for steps in other_steps:  # the same weights sampled with another K
-            cli.model.num_steps = steps
+            cli.model.configure_sampling("test", options={"num_steps": steps})
             tested = cli.trainer.test(cli.model, datamodule=cli.datamodule, verbose=False)[0]
             by_steps[steps] = round(tested["test/c2st"], 4)
-        cli.model.num_steps = chosen
     return {"task": task, "estimator": estimator, "budget": budget, "seed": seed,
             "c2st": round(metrics["test/c2st"], 4), "num_steps": getattr(cli.model, "num_steps", None),
             "train_steps": cli.trainer.global_step,
