@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 
 from ..networks.conditional import ConditionalMLP, build_backbone
@@ -14,7 +15,7 @@ from ..networks.preconditioning import ConsistencyPreconditioner, per_sample
 from ..utils.checks import positive_int
 from ..utils.errors import InputError
 from .base import PosteriorEstimator
-from .consistency_schedule import discretization_steps, karras_grid, sample_time_pairs
+from .consistency_schedule import discretization_steps, final_intervals, karras_grid, sample_time_pairs
 
 
 class ConsistencyPosteriorEstimator(PosteriorEstimator):
@@ -53,11 +54,16 @@ class ConsistencyPosteriorEstimator(PosteriorEstimator):
         sigma_data: standard deviation of the (standardized) parameters; 1 after standardization.
         rho: exponent of the Karras grid.
         s0: initial number of grid intervals of the curriculum.
-        s1: final number of grid intervals of the curriculum.
+        s1: final number of grid intervals of the curriculum; ``None`` (default): from the fit's length
+            (:func:`~cmpe_lightning.estimators.consistency_schedule.final_intervals`: 50 up to 15 600 optimizer
+            steps, then improved CT's one interval per 312 steps, at most 1 280), fixed at the start of ``fit``.
+            The paper's configs set 50 (its GMM 1 280).
         p_mean: mean of the log-normal density of noise levels used to pick pairs.
         p_std: standard deviation of that density.
         pseudo_huber: ``vector`` applies the pseudo-Huber distance to the whole difference vector (improved
             consistency training), ``elementwise`` per parameter and averages (the paper's code).
+        huber_c: the constant ``c`` of the pseudo-Huber distance :math:`\sqrt{d^2 + c^2} - c`; ``None``:
+            :math:`0.00054 \sqrt{\dim\theta}` (improved consistency training's choice for images).
         preconditioning: ``edm`` (default) feeds ``theta_t / sqrt(sigma^2 + t^2)`` and ``log(t) / 4`` to ``F``
             (Karras et al., 2022), inputs of unit scale at every noise level; ``paper`` feeds raw ``theta_t`` and
             ``t`` (the paper's code; its configs keep it), inputs up to ``t_max`` times the data's scale, which
@@ -82,10 +88,11 @@ class ConsistencyPosteriorEstimator(PosteriorEstimator):
         sigma_data: float = 1.0,
         rho: float = 7.0,
         s0: int = 10,
-        s1: int = 50,
+        s1: int | None = None,
         p_mean: float = -1.1,
         p_std: float = 2.0,
         pseudo_huber: Literal["vector", "elementwise"] = "vector",
+        huber_c: float | None = None,
         preconditioning: Literal["paper", "edm"] = "edm",
         num_steps: int = 10,
         clip: tuple[float, float] | None = None,
@@ -95,7 +102,7 @@ class ConsistencyPosteriorEstimator(PosteriorEstimator):
         super().__init__(theta_shape, x_shape, learning_rate=learning_rate, **kwargs)
         if not 0 < epsilon < t_max:
             raise InputError(f"Expected 0 < epsilon < t_max, got epsilon={epsilon}, t_max={t_max}.")
-        if not 1 <= s0 <= s1:
+        if not 1 <= s0 <= (s0 if s1 is None else s1):
             raise InputError(f"Expected 1 <= s0 <= s1, got s0={s0}, s1={s1}.")
         if pseudo_huber not in ("vector", "elementwise"):
             raise InputError(f"pseudo_huber must be 'vector' or 'elementwise', got {pseudo_huber!r}.")
@@ -103,22 +110,38 @@ class ConsistencyPosteriorEstimator(PosteriorEstimator):
         self.s0, self.s1, self.p_mean, self.p_std = s0, s1, p_mean, p_std
         self.pseudo_huber, self.num_steps = pseudo_huber, num_steps
         self.clip = check_bounds(clip)
-        self.huber_c = 0.00054 * math.sqrt(self.theta_dim)
+        if huber_c is not None and not huber_c > 0:
+            raise InputError(f"huber_c must be positive or None, got {huber_c!r}.")
+        self.huber_c = 0.00054 * math.sqrt(self.theta_dim) if huber_c is None else float(huber_c)
         network = build_backbone(backbone, self.theta_shape, self.summary_dim)
         self.consistency_function = ConsistencyPreconditioner(network, epsilon, sigma_data, preconditioning)
 
     # ------------------------------------------------------------------------------------------- the model
+    def on_fit_start(self) -> None:
+        if self.s1 is None:  # fixed for this fit and kept in the checkpoint's hyperparameters
+            self.s1 = max(self.s0, final_intervals(self.total_training_steps))
+            self.hparams["s1"] = self.s1
+            rank_zero_info(f"Consistency training's final noise grid from the fit's length ({self.total_training_steps}"
+                           f" optimizer steps): s1 = {self.s1} intervals; set --model.init_args.s1 to choose it.")
+
+    @property
+    def final_grid_intervals(self) -> int:
+        """``s1``; before a fit has fixed an automatic one, the paper's 50 (or ``s0``, if larger)."""
+        return max(self.s0, 50) if self.s1 is None else self.s1
+
     def loss_options(self, stage: str) -> dict[str, int]:
         """The curriculum's grid size at the current optimizer step in training; the final grid in validation."""
         if stage == "train":
-            return {"num_points": discretization_steps(self.global_step, self.total_training_steps, self.s0, self.s1)}
-        return {"num_points": self.s1 + 1}
+            return {"num_points": discretization_steps(self.global_step, self.total_training_steps, self.s0,
+                                                       self.final_grid_intervals)}
+        return {"num_points": self.final_grid_intervals + 1}
 
     def standardized_loss(
         self, theta: Tensor, context: Tensor, generator: torch.Generator | None = None, num_points: int | None = None
     ) -> Tensor:
         """Consistency-training loss on a Karras grid of ``num_points`` levels (default: the final grid, ``s1 + 1``)."""
-        grid = karras_grid(self.s1 + 1 if num_points is None else num_points, self.epsilon, self.t_max, self.rho)
+        num_points = self.final_grid_intervals + 1 if num_points is None else num_points
+        grid = karras_grid(num_points, self.epsilon, self.t_max, self.rho)
         t1, t2 = sample_time_pairs(len(theta), grid, self.p_mean, self.p_std, generator)
         t1, t2 = t1.to(self.device, torch.float32), t2.to(self.device, torch.float32)
         z = self.randn(theta.shape, generator)

@@ -48,6 +48,23 @@ def discretization_steps(step: int, total_steps: int, s0: int = 10, s1: int = 50
     return min(s0 * 2**doublings, s1) + 1
 
 
+def final_intervals(total_steps: int, least: int = 50, most: int = 1280) -> int:
+    """The curriculum's final grid size ``s1`` for a fit of ``total_steps`` optimizer steps: improved consistency
+    training's ratio (1 280 intervals at the end of 400 000 steps), at least ``least`` (the paper's 50) and at most
+    ``most`` (improved CT's 1 280).
+
+    A finer final grid lowers consistency training's discretization bias, and a longer fit has the steps to
+    resolve it; a fixed ``s1 = 50`` left a 10-parameter posterior biased after 42 000 steps (docs/sbibm.md).
+
+    Example:
+        >>> [final_intervals(k) for k in (5_000, 42_000, 400_000, 10**7)]
+        [50, 134, 1280, 1280]
+    """
+    if total_steps < 1:
+        raise InputError(f"total_steps must be positive, got {total_steps}.")
+    return int(min(max(round(total_steps * 1280 / 400_000), least), most))
+
+
 def lognormal_pair_weights(grid: Tensor, p_mean: float = -1.1, p_std: float = 2.0) -> Tensor:
     """Probabilities of the ``len(grid) - 1`` adjacent pairs under a log-normal density of noise levels."""
     cdf = torch.erf((grid.log() - p_mean) / (math.sqrt(2) * p_std))

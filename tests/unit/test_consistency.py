@@ -1,9 +1,13 @@
+from types import SimpleNamespace
+
+import lightning as L
 import pytest
 import torch
 
-from cmpe_lightning import ConsistencyPosteriorEstimator
+from cmpe_lightning import ArrayDataModule, ConsistencyPosteriorEstimator
 from cmpe_lightning.estimators.consistency_schedule import (
     discretization_steps,
+    final_intervals,
     karras_grid,
     lognormal_pair_weights,
 )
@@ -108,3 +112,29 @@ def test_sampling_in_chunks_bounds_the_batch_and_keeps_each_observation():
     one = est.sample(x, 3000, generator=torch.Generator().manual_seed(2), num_steps=2)
     # each observation's draws come from its own context: the per-observation means agree up to Monte Carlo error
     assert torch.allclose(chunked.mean(1), one.mean(1), atol=0.1)
+
+
+def test_final_grid_follows_the_length_of_the_fit_and_is_kept():
+    assert [final_intervals(k) for k in (1, 15_000, 42_000, 400_000, 10**8)] == [50, 50, 134, 1280, 1280]
+    est = make_estimator()
+    assert est.s1 is None and est.final_grid_intervals == 50  # before a fit: the paper's grid
+    est.trainer = SimpleNamespace(estimated_stepping_batches=42_000)
+    est.on_fit_start()
+    assert est.s1 == est.hparams["s1"] == 134
+    assert est.loss_options("val") == {"num_points": 135}
+    pinned = make_estimator(s1=50)
+    pinned.trainer = SimpleNamespace(estimated_stepping_batches=42_000)
+    pinned.on_fit_start()
+    assert pinned.s1 == 50  # a configured s1 is kept, whatever the length
+
+
+def test_automatic_final_grid_is_saved_with_the_checkpoint(tmp_path):
+    theta = torch.randn(200, 3)
+    data = ArrayDataModule(theta, theta[:, :2] + 0.1 * torch.randn(200, 2), batch_size=32)
+    est = make_estimator(s0=60)  # an s0 above the rule's 50: the final grid is never coarser than the first
+    trainer = L.Trainer(max_steps=4, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        enable_checkpointing=False, default_root_dir=tmp_path)
+    trainer.fit(est, data)
+    assert est.s1 == 60
+    trainer.save_checkpoint(tmp_path / "fit.ckpt")
+    assert torch.load(tmp_path / "fit.ckpt", weights_only=False)["hyper_parameters"]["s1"] == 60
