@@ -7,7 +7,8 @@ the trainer's callbacks with :func:`default_callbacks`, so a config lists only w
 
 - **Length**: without ``trainer.max_steps`` (or ``max_epochs``), :class:`~cmpe_lightning.callbacks.TrainingLength`
   trains 300 epochs of a fixed budget, 5 000 to 100 000 optimizer steps (online simulation: 50 000), with
-  about 25 validations.
+  about 25 validations. CMPE's final noise grid follows the length (``s1``: 50 up to about 15 600 steps, then
+  one interval per 312 steps, at most 1 280; :func:`~cmpe_lightning.estimators.consistency_schedule.final_intervals`).
 - **Early stop** (flows and FMPE): :class:`~cmpe_lightning.callbacks.BestWeights` stops a fixed-budget fit after
   10 validations without a lower seeded ``val/loss`` and ends it with the weights of the best one. CMPE trains to
   the end of its schedule: its consistency loss does not measure the posterior (on two moons it is lowest at a
