@@ -15,7 +15,13 @@ from ..networks.preconditioning import ConsistencyPreconditioner, per_sample
 from ..utils.checks import positive_int
 from ..utils.errors import InputError
 from .base import PosteriorEstimator
-from .consistency_schedule import discretization_steps, final_intervals, karras_grid, sample_time_pairs
+from .consistency_schedule import (
+    PAPER_FINAL_INTERVALS,
+    discretization_steps,
+    final_intervals,
+    karras_grid,
+    sample_time_pairs,
+)
 
 
 class ConsistencyPosteriorEstimator(PosteriorEstimator):
@@ -127,7 +133,7 @@ class ConsistencyPosteriorEstimator(PosteriorEstimator):
     @property
     def final_grid_intervals(self) -> int:
         """``s1``; before a fit has fixed an automatic one, the paper's 50 (or ``s0``, if larger)."""
-        return max(self.s0, 50) if self.s1 is None else self.s1
+        return max(self.s0, PAPER_FINAL_INTERVALS) if self.s1 is None else self.s1
 
     def loss_options(self, stage: str) -> dict[str, int]:
         """The curriculum's grid size at the current optimizer step in training; the final grid in validation."""

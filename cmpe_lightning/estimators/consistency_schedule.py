@@ -48,7 +48,10 @@ def discretization_steps(step: int, total_steps: int, s0: int = 10, s1: int = 50
     return min(s0 * 2**doublings, s1) + 1
 
 
-def final_intervals(total_steps: int, least: int = 50, most: int = 1280) -> int:
+PAPER_FINAL_INTERVALS = 50  # the paper's s1 for its short fits
+
+
+def final_intervals(total_steps: int, least: int = PAPER_FINAL_INTERVALS, most: int = 1280) -> int:
     """The curriculum's final grid size ``s1`` for a fit of ``total_steps`` optimizer steps: improved consistency
     training's ratio (1 280 intervals at the end of 400 000 steps), at least ``least`` (the paper's 50) and at most
     ``most`` (improved CT's 1 280).
